@@ -1,0 +1,1 @@
+//! Intrinsic-dimension estimators. (Being written; see issue 2.)

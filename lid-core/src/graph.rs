@@ -1,0 +1,313 @@
+//! [`KnnGraph`], the one currency between neighbour search and the estimators, the
+//! [`NeighborSearch`] trait that backends implement, and [`ExhaustiveSearch`], the plain O(N^2)
+//! reference search that serves as test oracle.
+//!
+//! Conventions (every backend follows them, so results never depend on the backend or thread count):
+//! - distances are Euclidean, computed by [`crate::euclidean_distance`] (f64 accumulation);
+//! - a point is never its own neighbour, but an exact duplicate of it is (at distance 0);
+//! - neighbours are sorted by `(distance, index)`, so ties are broken by the smaller index.
+
+use rayon::prelude::*;
+
+use crate::cloud::{euclidean_distance, PointCloud};
+use crate::error::{Error, Result};
+
+/// For each of `n` points its `k` nearest neighbours (indices and distances), sorted by
+/// `(distance, index)`, the point itself excluded.
+///
+/// Construction through [`KnnGraph::from_parts`] checks every invariant, so a graph that exists is
+/// valid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnnGraph {
+    n: usize,
+    k: usize,
+    indices: Vec<u32>,
+    distances: Vec<f64>,
+}
+
+impl KnnGraph {
+    /// Builds a graph from flat row-major `n x k` arrays, checking the invariants: lengths, indices in
+    /// range, no self-neighbour, no repeated neighbour, finite non-negative distances, `(distance,
+    /// index)` order.
+    ///
+    /// # Errors
+    /// [`Error::InvalidGraph`] naming the first violation; [`Error::InvalidParameter`] when `k == 0`
+    /// or `k >= n` (a point has only `n - 1` candidates) or `n` exceeds `u32::MAX`.
+    pub fn from_parts(n: usize, k: usize, indices: Vec<u32>, distances: Vec<f64>) -> Result<Self> {
+        check_k(n, k)?;
+        if indices.len() != n * k || distances.len() != n * k {
+            return Err(Error::InvalidGraph {
+                reason: format!(
+                    "expected {} indices and distances for {n} points x {k} neighbours, got {} and {}",
+                    n * k,
+                    indices.len(),
+                    distances.len()
+                ),
+            });
+        }
+        let graph = Self {
+            n,
+            k,
+            indices,
+            distances,
+        };
+        for i in 0..n {
+            let idx = graph.neighbors(i);
+            let dist = graph.distances(i);
+            for j in 0..k {
+                let (nb, d) = (idx[j] as usize, dist[j]);
+                if nb >= n {
+                    return Err(Error::InvalidGraph {
+                        reason: format!("point {i}: neighbour index {nb} out of range (n = {n})"),
+                    });
+                }
+                if nb == i {
+                    return Err(Error::InvalidGraph {
+                        reason: format!("point {i} lists itself as a neighbour"),
+                    });
+                }
+                if !(d.is_finite() && d >= 0.0) {
+                    return Err(Error::InvalidGraph {
+                        reason: format!("point {i}: distance {d} to neighbour {nb} is not finite and non-negative"),
+                    });
+                }
+                if j > 0 {
+                    let (prev_nb, prev_d) = (idx[j - 1], dist[j - 1]);
+                    if (prev_d, prev_nb) >= (d, idx[j]) {
+                        return Err(Error::InvalidGraph {
+                            reason: format!(
+                                "point {i}: neighbours not sorted by (distance, index) or repeated at positions {} and {j}",
+                                j - 1
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(graph)
+    }
+
+    /// Number of points.
+    pub fn n_points(&self) -> usize {
+        self.n
+    }
+
+    /// Neighbours per point.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Neighbour indices of point `i`, nearest first.
+    ///
+    /// # Panics
+    /// When `i >= n_points()`.
+    pub fn neighbors(&self, i: usize) -> &[u32] {
+        &self.indices[i * self.k..(i + 1) * self.k]
+    }
+
+    /// Neighbour distances of point `i`, ascending.
+    ///
+    /// # Panics
+    /// When `i >= n_points()`.
+    pub fn distances(&self, i: usize) -> &[f64] {
+        &self.distances[i * self.k..(i + 1) * self.k]
+    }
+
+    /// All indices, row-major `n x k`.
+    pub fn indices_flat(&self) -> &[u32] {
+        &self.indices
+    }
+
+    /// All distances, row-major `n x k`.
+    pub fn distances_flat(&self) -> &[f64] {
+        &self.distances
+    }
+
+    /// The graph restricted to the first `k` neighbours of every point (valid because rows are sorted).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] when `k == 0` or `k > self.k()`.
+    pub fn truncated(&self, k: usize) -> Result<KnnGraph> {
+        if k == 0 || k > self.k {
+            return Err(Error::invalid_parameter(
+                "k",
+                k,
+                format!("must be between 1 and the graph's k = {}", self.k),
+            ));
+        }
+        let mut indices = Vec::with_capacity(self.n * k);
+        let mut distances = Vec::with_capacity(self.n * k);
+        for i in 0..self.n {
+            indices.extend_from_slice(&self.neighbors(i)[..k]);
+            distances.extend_from_slice(&self.distances(i)[..k]);
+        }
+        Ok(KnnGraph {
+            n: self.n,
+            k,
+            indices,
+            distances,
+        })
+    }
+}
+
+/// Checks that `k` neighbours can be found among `n` points (each point has `n - 1` candidates).
+///
+/// # Errors
+/// [`Error::InvalidParameter`] for `k == 0` or `n > u32::MAX`; [`Error::TooFewPoints`] for `k >= n`.
+pub fn check_k(n: usize, k: usize) -> Result<()> {
+    if k == 0 {
+        return Err(Error::invalid_parameter("k", k, "at least one neighbour is needed"));
+    }
+    if n > u32::MAX as usize {
+        return Err(Error::invalid_parameter(
+            "n",
+            n,
+            "clouds are limited to u32::MAX points",
+        ));
+    }
+    if k >= n {
+        return Err(Error::TooFewPoints {
+            what: "a kNN graph (k neighbours need k + 1 points)",
+            n,
+            needed: k + 1,
+        });
+    }
+    Ok(())
+}
+
+/// Whether a backend returns the exact neighbours or an approximation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchKind {
+    /// Identical to [`ExhaustiveSearch`] (same indices, same distances).
+    Exact,
+    /// May miss true neighbours; measure recall against an exact backend.
+    Approximate,
+}
+
+/// A neighbour-search backend: builds the all-points kNN graph of a cloud (a self-join).
+///
+/// Implementations live in `lid-knn`; estimators only ever see a [`KnnGraph`], so they never name a
+/// backend. Implementations must follow the conventions of this module (self excluded, `(distance,
+/// index)` order, distances from [`crate::euclidean_distance`]), and their result must not depend on the
+/// number of threads.
+pub trait NeighborSearch: Send + Sync {
+    /// Short, stable name (`"exhaustive"`, `"brute"`, `"kdtree"`, `"hnsw"`).
+    fn name(&self) -> &'static str;
+
+    /// Exact or approximate.
+    fn kind(&self) -> SearchKind;
+
+    /// The `k` nearest neighbours of every point of `cloud`, the point itself excluded.
+    ///
+    /// # Errors
+    /// At least [`Error::TooFewPoints`] when `k >= cloud.n_points()` and [`Error::InvalidParameter`]
+    /// for `k == 0`.
+    fn knn_graph(&self, cloud: &PointCloud<'_>, k: usize) -> Result<KnnGraph>;
+}
+
+/// The O(N^2) reference search: every distance computed directly with [`crate::euclidean_distance`],
+/// then the `k` smallest by `(distance, index)`. Exact by construction; the oracle every backend is
+/// tested against. Parallel over query points with rayon; the result is independent of thread count.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExhaustiveSearch;
+
+impl NeighborSearch for ExhaustiveSearch {
+    fn name(&self) -> &'static str {
+        "exhaustive"
+    }
+
+    fn kind(&self) -> SearchKind {
+        SearchKind::Exact
+    }
+
+    fn knn_graph(&self, cloud: &PointCloud<'_>, k: usize) -> Result<KnnGraph> {
+        let n = cloud.n_points();
+        check_k(n, k)?;
+        let rows: Vec<(Vec<u32>, Vec<f64>)> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let query = cloud.row(i);
+                let mut candidates: Vec<(f64, u32)> = (0..n)
+                    .filter(|&j| j != i)
+                    .map(|j| (euclidean_distance(query, cloud.row(j)), j as u32))
+                    .collect();
+                // Distances are finite (the cloud is validated), so total_cmp is the numeric order.
+                let by_distance_then_index =
+                    |a: &(f64, u32), b: &(f64, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+                candidates.select_nth_unstable_by(k - 1, by_distance_then_index);
+                candidates.truncate(k);
+                candidates.sort_unstable_by(by_distance_then_index);
+                candidates.into_iter().map(|(d, j)| (j, d)).unzip()
+            })
+            .collect();
+        let mut indices = Vec::with_capacity(n * k);
+        let mut distances = Vec::with_capacity(n * k);
+        for (idx, dist) in rows {
+            indices.extend(idx);
+            distances.extend(dist);
+        }
+        KnnGraph::from_parts(n, k, indices, distances)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn exhaustive_on_a_line_breaks_ties_by_index() {
+        // Points at 0, 1, 2, 3: point 1 has neighbours 0 and 2 at distance 1 (tie -> index 0 first).
+        let cloud = PointCloud::from_array(array![[0.0f32], [1.0], [2.0], [3.0]]).unwrap();
+        let g = ExhaustiveSearch.knn_graph(&cloud, 2).unwrap();
+        assert_eq!(g.neighbors(1), &[0, 2]);
+        assert_eq!(g.distances(1), &[1.0, 1.0]);
+        assert_eq!(g.neighbors(0), &[1, 2]);
+        assert_eq!(g.neighbors(3), &[2, 1]);
+    }
+
+    #[test]
+    fn duplicates_are_neighbours_at_distance_zero() {
+        let cloud = PointCloud::from_array(array![[0.0f32, 0.0], [0.0, 0.0], [5.0, 0.0]]).unwrap();
+        let g = ExhaustiveSearch.knn_graph(&cloud, 1).unwrap();
+        assert_eq!(g.neighbors(0), &[1]);
+        assert_eq!(g.distances(0), &[0.0]);
+        assert_eq!(g.neighbors(1), &[0]);
+    }
+
+    #[test]
+    fn k_is_checked() {
+        let cloud = PointCloud::from_array(array![[0.0f32], [1.0], [2.0]]).unwrap();
+        assert!(matches!(
+            ExhaustiveSearch.knn_graph(&cloud, 0),
+            Err(Error::InvalidParameter { name: "k", .. })
+        ));
+        assert!(matches!(
+            ExhaustiveSearch.knn_graph(&cloud, 3),
+            Err(Error::TooFewPoints { n: 3, needed: 4, .. })
+        ));
+    }
+
+    #[test]
+    fn from_parts_rejects_broken_graphs() {
+        let ok = KnnGraph::from_parts(3, 1, vec![1, 0, 1], vec![1.0, 1.0, 2.0]);
+        assert!(ok.is_ok());
+        let self_loop = KnnGraph::from_parts(3, 1, vec![0, 0, 1], vec![1.0, 1.0, 2.0]);
+        assert!(matches!(self_loop, Err(Error::InvalidGraph { .. })));
+        let unsorted = KnnGraph::from_parts(3, 2, vec![1, 2, 0, 2, 0, 1], vec![2.0, 1.0, 1.0, 2.0, 1.0, 2.0]);
+        assert!(matches!(unsorted, Err(Error::InvalidGraph { .. })));
+        let out_of_range = KnnGraph::from_parts(3, 1, vec![1, 0, 7], vec![1.0, 1.0, 2.0]);
+        assert!(matches!(out_of_range, Err(Error::InvalidGraph { .. })));
+        let nan = KnnGraph::from_parts(3, 1, vec![1, 0, 1], vec![1.0, f64::NAN, 2.0]);
+        assert!(matches!(nan, Err(Error::InvalidGraph { .. })));
+    }
+
+    #[test]
+    fn truncation_keeps_the_nearest() {
+        let cloud = PointCloud::from_array(array![[0.0f32], [1.0], [3.0], [7.0]]).unwrap();
+        let g = ExhaustiveSearch.knn_graph(&cloud, 3).unwrap();
+        let t = g.truncated(1).unwrap();
+        assert_eq!(t, ExhaustiveSearch.knn_graph(&cloud, 1).unwrap());
+    }
+}

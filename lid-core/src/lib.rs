@@ -1,0 +1,28 @@
+//! # lid-core
+//!
+//! Local intrinsic dimension (LID) estimators and everything around them that is pure math: the
+//! [`PointCloud`] and [`KnnGraph`] types, the [`NeighborSearch`] trait that search backends implement,
+//! the estimators (TwoNN in the paper-exact and corrected forms, Levina-Bickel MLE, GRIDE, lPCA),
+//! data preparation, statistics and synthetic manifolds of known dimension.
+//!
+//! The key design decision: estimators never search for neighbours themselves. A backend (see the
+//! `lid-knn` crate, or the reference [`ExhaustiveSearch`] here) turns a cloud into a [`KnnGraph`], and
+//! every pointwise estimator consumes that graph. One distance function ([`euclidean_distance`], f64
+//! accumulation) and one tie rule (`(distance, index)`) make results independent of the backend and of
+//! the thread count.
+//!
+//! Method: Ruppik et al., "Less is More: Local Intrinsic Dimensions of Contextual Language Models",
+//! NeurIPS 2025 (arXiv 2506.01034).
+#![deny(missing_docs)]
+
+pub mod cloud;
+pub mod error;
+pub mod estimators;
+pub mod graph;
+pub mod prepare;
+pub mod stats;
+pub mod synthetic;
+
+pub use cloud::{euclidean_distance, squared_euclidean_distance, PointCloud};
+pub use error::{Error, Result};
+pub use graph::{check_k, ExhaustiveSearch, KnnGraph, NeighborSearch, SearchKind};

@@ -1,0 +1,1 @@
+//! Data preparation: dedup, sampling, noise, prefixes. (Being written; see issue 2.)

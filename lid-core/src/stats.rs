@@ -1,0 +1,1 @@
+//! Summary statistics. (Being written; see issue 2.)

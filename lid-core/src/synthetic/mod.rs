@@ -1,0 +1,1 @@
+//! Synthetic manifolds of known dimension. (Being written; see issue 2.)

@@ -1,0 +1,4 @@
+//! `lid`: the general tool (`lid estimate`, `lid embed`, `lid knn`).
+fn main() -> anyhow::Result<()> {
+    anyhow::bail!("the `lid` tool is being written (issues 3 and 4)")
+}
