@@ -7,11 +7,35 @@
 //! - [`PointwiseEstimator`]: one dimension per point, from the point's neighbourhood in a
 //!   [`KnnGraph`] (REFERENCE.md step 7: neighbourhood = the L neighbours, the query excluded).
 //!
-//! (Estimator implementations are being written; see issue 2.)
+//! | Estimator | Paper | Parameters (default) | Python peer it matches (golden-tested) |
+//! |-----------|-------|----------------------|------------------------|
+//! | [`TwoNN`] | Facco et al. 2017 | `discard_fraction` (0.1), [`CdfConvention`] (`Skdim034`), [`TwoNnMethod`] (`LineFit`), `drop_duplicates` (false), `smooth` (false) | scikit-dimension 0.3.4 `TwoNN` (`Skdim034`), 0.5.0 `TwoNN` (`Corrected`; `method="mle"` = `CensoredMle`) |
+//! | [`Mle`] | Levina & Bickel 2004; MacKay & Ghahramani 2005 | `k` (20), `unbiased` (false), [`MleAggregate`] (`InverseMean`), `smooth` (false) | scikit-dimension 0.5.0 `MLE()` with `n_neighbors=20`, `comb="mle"` / `"mean"` |
+//! | [`Gride`] | Denti et al. 2022 | `orders(n1, n2)` (1, 2), `bracket` (0.001, 1000), `tolerance` (1e-7) | dadapy 0.3.4 `return_id_scaling_gride` (id and error) |
+//! | [`Lpca`] | Fukunaga & Olsen 1971; Fan et al. 2010 | [`LpcaVersion`] (`FukunagaOlsen { alpha: 0.05 }`; `fan()` = 10, 0.8, 0.95; `Ratio`; `MaxGap`), `smooth` (false) | scikit-dimension 0.5.0 `lPCA` (`FO`, `Fan`, `ratio`) |
+//!
+//! Usage: `TwoNN::new().cdf(CdfConvention::Corrected).discard_fraction(0.1)`, then
+//! [`PointwiseEstimator::estimate_pointwise`]`(&cloud, &graph)` or
+//! [`GlobalEstimator::estimate_global`]`(&cloud, &ExhaustiveSearch)`; [`TwoNN::fit_ratios`] fits on
+//! ratios directly. Parameters are checked when fitting, each with its own
+//! [`crate::Error::InvalidParameter`] name.
+//!
+//! Pointwise estimates always use the neighbourhood of REFERENCE.md step 7: the `k` neighbours of the
+//! point in the graph, the point itself excluded.
 
 use crate::cloud::PointCloud;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::graph::{KnnGraph, NeighborSearch};
+
+pub mod gride;
+pub mod lpca;
+pub mod mle;
+pub mod twonn;
+
+pub use gride::Gride;
+pub use lpca::{Lpca, LpcaVersion};
+pub use mle::{Mle, MleAggregate};
+pub use twonn::{CdfConvention, PointwiseTwoNnReport, TwoNN, TwoNnFit, TwoNnMethod};
 
 /// A global estimate with the counts that went into it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -64,4 +88,46 @@ pub trait PointwiseEstimator {
         cloud: &PointCloud<'_>,
         graph: &KnnGraph,
     ) -> Result<PointwiseEstimates>;
+}
+
+/// Checks that `graph` was built on `cloud`: same number of points, and (cheaply, on a sample of
+/// rows) that its stored distances are the distances between the cloud's points.
+///
+/// The distance check looks at the first neighbour of up to 64 evenly spaced points and accepts a
+/// relative difference up to 1e-6 (backends may compute distances with another exact formula).
+pub(crate) fn check_graph_on_cloud(cloud: &PointCloud<'_>, graph: &KnnGraph) -> Result<()> {
+    let n = cloud.n_points();
+    if graph.n_points() != n {
+        return Err(Error::ShapeMismatch {
+            what: "kNN graph and point cloud",
+            expected: format!("a graph on {n} points"),
+            got: format!("a graph on {} points", graph.n_points()),
+        });
+    }
+    let step = (n / 64).max(1);
+    for i in (0..n).step_by(step) {
+        let j = graph.neighbors(i)[0] as usize;
+        let stored = graph.distances(i)[0];
+        let direct = crate::cloud::euclidean_distance(cloud.row(i), cloud.row(j));
+        if (stored - direct).abs() > 1e-6 * direct.max(stored) + 1e-12 {
+            return Err(Error::ShapeMismatch {
+                what: "kNN graph and point cloud (the graph was built on another cloud)",
+                expected: format!("distance {direct} from point {i} to its neighbour {j}"),
+                got: format!("stored distance {stored}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Mean of `values[i]` and the values of its neighbours (scikit-dimension `fit_pw(smooth=True)`:
+/// the point itself is included, so each mean is over `k + 1` values).
+pub(crate) fn smooth_over_graph(values: &[f64], graph: &KnnGraph) -> Vec<f64> {
+    (0..graph.n_points())
+        .map(|i| {
+            let nb = graph.neighbors(i);
+            let sum: f64 = values[i] + nb.iter().map(|&j| values[j as usize]).sum::<f64>();
+            sum / (nb.len() + 1) as f64
+        })
+        .collect()
 }
