@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""PyTorch peer of `lid embed` for benches/peers/embed_bench.sh: same model, same sequences, same
+tokenisation (tokenizer.json with padding off, truncation to --max-length), same length-grouped batches
+of --batch-size, fp32 eval, last hidden state. Prints tokens/second of the forward passes and the
+peak RSS of this process."""
+import argparse
+import resource
+import time
+
+import torch
+import transformers
+from tokenizers import Tokenizer
+
+p = argparse.ArgumentParser()
+p.add_argument("--model", required=True)
+p.add_argument("--corpus", required=True)
+p.add_argument("--first", type=int, required=True)
+p.add_argument("--batch-size", type=int, default=32)
+p.add_argument("--max-length", type=int, default=512)
+p.add_argument("--threads", type=int, default=0)
+a = p.parse_args()
+if a.threads:
+    torch.set_num_threads(a.threads)
+torch.set_grad_enabled(False)
+
+texts = [l for l in open(a.corpus, encoding="utf8").read().splitlines() if l.strip()][: a.first]
+tok = Tokenizer.from_file(f"{a.model}/tokenizer.json")
+tok.no_padding()
+tok.enable_truncation(a.max_length)
+encs = [e.ids for e in tok.encode_batch(texts)]
+model = transformers.AutoModel.from_pretrained(a.model, attn_implementation="eager").eval()
+
+order = sorted(range(len(encs)), key=lambda i: (len(encs[i]), i))
+tokens = 0
+kept = []
+start = time.perf_counter()
+for s in range(0, len(order), a.batch_size):
+    batch = [encs[i] for i in order[s : s + a.batch_size]]
+    t = max(len(x) for x in batch)
+    ids = torch.zeros((len(batch), t), dtype=torch.long)
+    mask = torch.zeros((len(batch), t), dtype=torch.long)
+    for b, x in enumerate(batch):
+        ids[b, : len(x)] = torch.tensor(x)
+        mask[b, : len(x)] = 1
+    out = model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1]
+    kept.append(out[mask.bool()].numpy())  # real tokens only, as lid embed stores them
+    tokens += int(mask.sum())
+elapsed = time.perf_counter() - start
+rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(f"torch {torch.__version__} transformers {transformers.__version__} threads {torch.get_num_threads()}: "
+      f"{len(encs)} sequences, {tokens} tokens in {elapsed:.2f} s = {tokens / elapsed:.0f} tokens/s, "
+      f"peak RSS {rss_mb:.0f} MB")

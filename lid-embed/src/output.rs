@@ -1,0 +1,399 @@
+//! Streaming output: 2-D little-endian f32 `.npy` files written in place at known row offsets, split
+//! into shards of at most `shard_rows` rows, plus the per-token JSONL metadata.
+//!
+//! The row count of every sequence is known after tokenisation (the filter depends on token ids
+//! only), so each file is created at its final size with a complete header, and each batch's rows are
+//! written straight to their place in corpus order. Memory stays bounded by one batch, the rows come
+//! out in corpus order although batches are grouped by length, and a written file never holds
+//! padding. A file counts the rows written and [`NpyShards::finish`] fails unless their number equals
+//! the rows it holds (the extractor writes each row once).
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Builds the header of a C-order 2-D `<f4` `.npy` file (format version 1.0), padded to 64 bytes.
+pub fn npy_header(rows: usize, cols: usize) -> Vec<u8> {
+    let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    let unpadded = 10 + dict.len() + 1;
+    let total = unpadded.div_ceil(64) * 64;
+    let mut header = Vec::with_capacity(total);
+    header.extend_from_slice(b"\x93NUMPY\x01\x00");
+    header.extend_from_slice(&((total - 10) as u16).to_le_bytes());
+    header.extend_from_slice(dict.as_bytes());
+    header.resize(total - 1, b' ');
+    header.push(b'\n');
+    header
+}
+
+/// One `.npy` file of `rows x cols` f32, written at row offsets.
+struct NpyFile {
+    path: PathBuf,
+    file: File,
+    header_len: u64,
+    rows: usize,
+    cols: usize,
+    written: usize,
+}
+
+impl NpyFile {
+    fn create(path: &Path, rows: usize, cols: usize) -> Result<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        let header = npy_header(rows, cols);
+        file.write_all(&header).map_err(|e| Error::io(path, e))?;
+        let size = header.len() as u64 + (rows * cols * 4) as u64;
+        file.set_len(size).map_err(|e| Error::io(path, e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            header_len: header.len() as u64,
+            rows,
+            cols,
+            written: 0,
+        })
+    }
+
+    fn write_rows(&mut self, first_row: usize, data: &[f32]) -> Result<()> {
+        let n = data.len() / self.cols;
+        debug_assert_eq!(n * self.cols, data.len());
+        if first_row + n > self.rows {
+            return Err(Error::InvalidOption {
+                option: "output",
+                reason: format!(
+                    "row {} beyond the {} rows of {}",
+                    first_row + n,
+                    self.rows,
+                    self.path.display()
+                ),
+            });
+        }
+        let offset = self.header_len + (first_row * self.cols * 4) as u64;
+        self.file
+            .seek(SeekFrom::Start(offset))
+            .map_err(|e| Error::io(&self.path, e))?;
+        let mut bytes = Vec::with_capacity(data.len() * 4);
+        for v in data {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        self.file
+            .write_all(&bytes)
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.written += n;
+        Ok(())
+    }
+}
+
+/// Description of one written shard, for the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ShardInfo {
+    /// File name relative to the output directory.
+    pub file: String,
+    /// Rows in this shard.
+    pub rows: usize,
+}
+
+/// The rows of one layer, split into shard files of at most `shard_rows` rows each.
+pub struct NpyShards {
+    shards: Vec<(NpyFile, usize, String)>, // (file, first global row, relative name)
+    shard_rows: usize,
+    cols: usize,
+}
+
+impl NpyShards {
+    /// A single `.npy` file holding all `rows`.
+    pub fn single(path: &Path, rows: usize, cols: usize) -> Result<Self> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(Self {
+            shards: vec![(NpyFile::create(path, rows, cols)?, 0, name)],
+            shard_rows: rows.max(1),
+            cols,
+        })
+    }
+
+    /// Shards `dir/<prefix>_00000.npy`, ... of at most `shard_rows` rows; `relative` is the
+    /// directory's name relative to the output root, recorded in [`ShardInfo::file`].
+    pub fn sharded(
+        dir: &Path,
+        relative: &str,
+        rows: usize,
+        cols: usize,
+        shard_rows: usize,
+    ) -> Result<Self> {
+        if shard_rows == 0 {
+            return Err(Error::InvalidOption {
+                option: "shard-rows",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let count = rows.div_ceil(shard_rows).max(1);
+        let mut shards = Vec::with_capacity(count);
+        for s in 0..count {
+            let first = s * shard_rows;
+            let n = shard_rows.min(rows - first.min(rows));
+            let name = format!("shard_{s:05}.npy");
+            let file = NpyFile::create(&dir.join(&name), n, cols)?;
+            shards.push((file, first, format!("{relative}/{name}")));
+        }
+        Ok(Self {
+            shards,
+            shard_rows,
+            cols,
+        })
+    }
+
+    /// Writes consecutive rows starting at global row `first_row`.
+    pub fn write_rows(&mut self, first_row: usize, data: &[f32]) -> Result<()> {
+        let mut row = first_row;
+        let mut rest = data;
+        while !rest.is_empty() {
+            let shard = row / self.shard_rows;
+            let (file, start, _) =
+                self.shards
+                    .get_mut(shard)
+                    .ok_or_else(|| Error::InvalidOption {
+                        option: "output",
+                        reason: format!("row {row} beyond the output"),
+                    })?;
+            let local = row - *start;
+            let n = (file.rows - local).min(rest.len() / self.cols);
+            file.write_rows(local, &rest[..n * self.cols])?;
+            rest = &rest[n * self.cols..];
+            row += n;
+        }
+        Ok(())
+    }
+
+    /// Checks every row was written, flushes, and describes the shards.
+    pub fn finish(self) -> Result<Vec<ShardInfo>> {
+        let mut infos = Vec::with_capacity(self.shards.len());
+        for (file, _, name) in self.shards {
+            if file.written != file.rows {
+                return Err(Error::InvalidOption {
+                    option: "output",
+                    reason: format!(
+                        "{} has {} of {} rows written",
+                        file.path.display(),
+                        file.written,
+                        file.rows
+                    ),
+                });
+            }
+            file.file.sync_all().map_err(|e| Error::io(&file.path, e))?;
+            infos.push(ShardInfo {
+                file: name,
+                rows: file.rows,
+            });
+        }
+        Ok(infos)
+    }
+}
+
+/// One row of per-token metadata.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TokenRecord {
+    /// Sequence id: index among the corpus's non-empty sequences.
+    pub sequence: usize,
+    /// Position of the token in the tokenised sequence (special tokens included, 0-based).
+    pub position: usize,
+    /// Token id.
+    pub token_id: u32,
+    /// Token string as the vocabulary spells it.
+    pub token: String,
+}
+
+/// Writes [`TokenRecord`]s as JSON lines.
+pub struct TokenWriter {
+    path: PathBuf,
+    out: BufWriter<File>,
+    rows: usize,
+}
+
+impl TokenWriter {
+    /// Creates (truncates) the file.
+    pub fn create(path: &Path) -> Result<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            out: BufWriter::new(file),
+            rows: 0,
+        })
+    }
+
+    /// Appends one record.
+    pub fn write(&mut self, record: &TokenRecord) -> Result<()> {
+        serde_json::to_writer(&mut self.out, record)
+            .map_err(|e| Error::io(&self.path, e.into()))?;
+        self.out
+            .write_all(b"\n")
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Flushes and returns the number of records written.
+    pub fn finish(mut self) -> Result<usize> {
+        self.out.flush().map_err(|e| Error::io(&self.path, e))?;
+        Ok(self.rows)
+    }
+}
+
+/// Reads a 2-D little-endian f32 C-order `.npy` file (as written here): `(rows, cols, data)`.
+pub fn read_npy_f32(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
+    let bad = |message: String| Error::Parse {
+        path: path.to_path_buf(),
+        message,
+    };
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(bad("not a .npy file".into()));
+    }
+    let (header_start, header_len) = match bytes[6] {
+        1 => (10, u16::from_le_bytes([bytes[8], bytes[9]]) as usize),
+        2 | 3 if bytes.len() >= 12 => (
+            12,
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+        ),
+        v => return Err(bad(format!("unsupported .npy version {v}"))),
+    };
+    let data_start = header_start + header_len;
+    let header = bytes
+        .get(header_start..data_start)
+        .map(|h| String::from_utf8_lossy(h).into_owned())
+        .ok_or_else(|| bad("truncated header".into()))?;
+    if !header.contains("'descr': '<f4'") || !header.contains("'fortran_order': False") {
+        return Err(bad(format!(
+            "expected little-endian f32 in C order, header is {header}"
+        )));
+    }
+    let shape = header
+        .split("'shape': (")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .ok_or_else(|| bad("no shape in header".into()))?;
+    let dims: Vec<usize> = shape
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse::<usize>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| bad(format!("bad shape {shape:?}: {e}")))?;
+    let [rows, cols] = dims[..] else {
+        return Err(bad(format!("expected a 2-D array, shape is ({shape})")));
+    };
+    let payload = &bytes[data_start..];
+    if payload.len() != rows * cols * 4 {
+        return Err(bad(format!(
+            "{} data bytes for shape ({rows}, {cols})",
+            payload.len()
+        )));
+    }
+    let data = payload
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    Ok((rows, cols, data))
+}
+
+/// Reads one layer of a `lid embed` output directory: its shards concatenated in order, as
+/// `(rows, cols, data)`. `layer` matches the index as requested (e.g. `-1`) or the absolute index;
+/// `None` picks the only layer. Fails if the manifest is missing or marks the run incomplete.
+pub fn read_layer(dir: &Path, layer: Option<i64>) -> Result<(usize, usize, Vec<f32>)> {
+    let manifest_path = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
+    let manifest: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Parse {
+        path: manifest_path.clone(),
+        message: e.to_string(),
+    })?;
+    let bad = |message: String| Error::Parse {
+        path: manifest_path.clone(),
+        message,
+    };
+    if manifest["complete"] != serde_json::Value::Bool(true) {
+        return Err(bad("the extraction did not complete".into()));
+    }
+    let layers: Vec<crate::extract::LayerOutput> =
+        serde_json::from_value(manifest["summary"]["layers"].clone())
+            .map_err(|e| bad(e.to_string()))?;
+    let chosen = match layer {
+        None if layers.len() == 1 => &layers[0],
+        None => return Err(bad(format!("{} layers stored; name one", layers.len()))),
+        Some(l) => layers
+            .iter()
+            .find(|o| o.requested == l)
+            .or_else(|| layers.iter().find(|o| o.index as i64 == l))
+            .ok_or_else(|| {
+                bad(format!(
+                    "layer {l} not stored (have {:?})",
+                    layers.iter().map(|o| o.requested).collect::<Vec<_>>()
+                ))
+            })?,
+    };
+    let (mut rows, mut cols, mut data) = (0, 0, Vec::new());
+    for shard in &chosen.shards {
+        let (r, c, d) = read_npy_f32(&dir.join(&shard.file))?;
+        if rows > 0 && c != cols {
+            return Err(bad(format!(
+                "shard {} has {c} columns, expected {cols}",
+                shard.file
+            )));
+        }
+        rows += r;
+        cols = c;
+        data.extend(d);
+    }
+    Ok((rows, cols, data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_npy(path: &Path) -> (Vec<u8>, Vec<f32>) {
+        let bytes = std::fs::read(path).unwrap();
+        let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize + 10;
+        let data = bytes[hlen..]
+            .chunks(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        (bytes[..hlen].to_vec(), data)
+    }
+
+    #[test]
+    fn shards_are_written_in_place_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut shards = NpyShards::sharded(&dir.path().join("l"), "l", 5, 2, 2).unwrap();
+        shards.write_rows(3, &[6.0, 7.0, 8.0, 9.0]).unwrap();
+        shards
+            .write_rows(0, &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+            .unwrap();
+        let infos = shards.finish().unwrap();
+        assert_eq!(
+            infos.iter().map(|s| s.rows).collect::<Vec<_>>(),
+            vec![2, 2, 1]
+        );
+        let (header, data) = read_npy(&dir.path().join("l/shard_00001.npy"));
+        assert_eq!(header.len() % 64, 0);
+        assert!(String::from_utf8_lossy(&header).contains("'shape': (2, 2)"));
+        assert_eq!(data, vec![4.0, 5.0, 6.0, 7.0]);
+
+        let mut incomplete = NpyShards::single(&dir.path().join("x.npy"), 3, 1).unwrap();
+        incomplete.write_rows(0, &[1.0]).unwrap();
+        assert!(incomplete.finish().is_err());
+    }
+}
