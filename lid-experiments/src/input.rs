@@ -1,1 +1,307 @@
-//! (Being written.)
+//! Reading point clouds for `lid estimate` / `lid knn`: 2-D `.npy` arrays and safetensors tensors.
+//!
+//! Accepted: `.npy` version 1-3 with dtype `f32` or `f64` (little- or big-endian, C or Fortran order;
+//! `ndarray-npy` does the parsing), and safetensors files (`safetensors` crate) with an `F32` or `F64`
+//! 2-D tensor chosen by name (or the only tensor of the file). Rows are points. `f64` data are rounded
+//! to `f32` (the precision of [`lid_core::PointCloud`]); values that overflow `f32` are reported as
+//! non-finite. Every error names the file.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use lid_core::PointCloud;
+use ndarray::Array2;
+use ndarray_npy::{ReadNpyError, ReadNpyExt};
+use safetensors::{Dtype, SafeTensors};
+
+/// The on-disk format of an input file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputFormat {
+    /// NumPy `.npy`.
+    Npy,
+    /// Hugging Face safetensors.
+    Safetensors,
+}
+
+/// The element type found in the file (before conversion to `f32`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputDtype {
+    /// 32-bit float.
+    F32,
+    /// 64-bit float (rounded to `f32` on load).
+    F64,
+}
+
+/// Where the cloud came from and what it looked like on disk.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InputInfo {
+    /// The file.
+    pub path: PathBuf,
+    /// Its format.
+    pub format: InputFormat,
+    /// The tensor name (safetensors only).
+    pub tensor: Option<String>,
+    /// Element type on disk.
+    pub dtype: InputDtype,
+    /// Rows (points).
+    pub n_points: usize,
+    /// Columns (dimension).
+    pub dim: usize,
+}
+
+const NPY_MAGIC: &[u8] = b"\x93NUMPY";
+
+/// Reads a point cloud from `path`. The format is recognised by its first bytes (`.npy` magic), else
+/// treated as safetensors. `tensor` selects the safetensors tensor; it is an error for `.npy` input.
+///
+/// # Errors
+/// Missing or unreadable file, corrupt header, wrong number of dimensions, unsupported dtype, unknown
+/// tensor name, non-finite values or an empty array; every message names the file.
+pub fn read_cloud(path: &Path, tensor: Option<&str>) -> Result<(PointCloud<'static>, InputInfo)> {
+    let mut file =
+        File::open(path).with_context(|| format!("cannot open input file {}", path.display()))?;
+    let mut magic = [0u8; 6];
+    let is_npy = match file.read_exact(&mut magic) {
+        Ok(()) => magic == NPY_MAGIC,
+        Err(_) => false,
+    };
+    drop(file);
+    if is_npy {
+        if let Some(name) = tensor {
+            bail!(
+                "{}: --tensor {name} was given, but the file is a .npy array (it holds one array, no named tensors)",
+                path.display()
+            );
+        }
+        let file = File::open(path)
+            .with_context(|| format!("cannot open input file {}", path.display()))?;
+        parse_npy(BufReader::new(file), path)
+    } else {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read input file {}", path.display()))?;
+        parse_safetensors(&bytes, tensor, path)
+    }
+}
+
+/// Parses `.npy` bytes (see [`read_cloud`]); `path` is only used in messages.
+///
+/// # Errors
+/// As [`read_cloud`].
+pub fn parse_npy<R: Read>(mut reader: R, path: &Path) -> Result<(PointCloud<'static>, InputInfo)> {
+    // Read once into memory so that a dtype mismatch can be retried with the other float type.
+    let mut bytes = Vec::new();
+    reader
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read input file {}", path.display()))?;
+    let (array, dtype) = match Array2::<f32>::read_npy(bytes.as_slice()) {
+        Ok(a) => (a, InputDtype::F32),
+        Err(ReadNpyError::WrongDescriptor(_)) => match Array2::<f64>::read_npy(bytes.as_slice()) {
+            Ok(a) => (a.mapv(|x| x as f32), InputDtype::F64),
+            Err(ReadNpyError::WrongDescriptor(descr)) => bail!(
+                "{}: unsupported .npy dtype {descr}; expected float32 or float64 (convert with \
+                 numpy: x.astype('float32'))",
+                path.display()
+            ),
+            Err(e) => return Err(npy_error(e, path)),
+        },
+        Err(e) => return Err(npy_error(e, path)),
+    };
+    let (n_points, dim) = array.dim();
+    let cloud = PointCloud::from_array(array).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Ok((
+        cloud,
+        InputInfo {
+            path: path.to_path_buf(),
+            format: InputFormat::Npy,
+            tensor: None,
+            dtype,
+            n_points,
+            dim,
+        },
+    ))
+}
+
+fn npy_error(e: ReadNpyError, path: &Path) -> anyhow::Error {
+    match e {
+        ReadNpyError::WrongNdim(expected, got) => anyhow!(
+            "{}: the .npy array has {got} dimensions, expected {} (rows = points, columns = coordinates)",
+            path.display(),
+            expected.unwrap_or(2)
+        ),
+        other => anyhow!("{}: not a valid .npy array: {other}", path.display()),
+    }
+}
+
+/// Parses safetensors bytes (see [`read_cloud`]); `path` is only used in messages.
+///
+/// # Errors
+/// As [`read_cloud`].
+pub fn parse_safetensors(
+    bytes: &[u8],
+    tensor: Option<&str>,
+    path: &Path,
+) -> Result<(PointCloud<'static>, InputInfo)> {
+    let file = SafeTensors::deserialize(bytes).map_err(|e| {
+        anyhow!(
+            "{}: neither a .npy array nor a valid safetensors file ({e})",
+            path.display()
+        )
+    })?;
+    let mut names: Vec<String> = file.names().into_iter().map(str::to_string).collect();
+    names.sort();
+    let name = match tensor {
+        Some(name) => name.to_string(),
+        None if names.len() == 1 => names[0].clone(),
+        None => bail!(
+            "{}: the safetensors file holds {} tensors; choose one with --tensor NAME (available: {})",
+            path.display(),
+            names.len(),
+            names.join(", ")
+        ),
+    };
+    let view = file.tensor(&name).map_err(|_| {
+        anyhow!(
+            "{}: no tensor named `{name}` (available: {})",
+            path.display(),
+            names.join(", ")
+        )
+    })?;
+    let shape = view.shape();
+    if shape.len() != 2 {
+        bail!(
+            "{}: tensor `{name}` has shape {shape:?}; expected 2 dimensions (points x coordinates)",
+            path.display()
+        );
+    }
+    let (n_points, dim) = (shape[0], shape[1]);
+    let data = view.data();
+    let (values, dtype): (Vec<f32>, InputDtype) = match view.dtype() {
+        Dtype::F32 => (
+            data.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            InputDtype::F32,
+        ),
+        Dtype::F64 => (
+            data.chunks_exact(8)
+                .map(|c| {
+                    f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32
+                })
+                .collect(),
+            InputDtype::F64,
+        ),
+        other => bail!(
+            "{}: tensor `{name}` has dtype {other:?}; expected F32 or F64",
+            path.display()
+        ),
+    };
+    let cloud = PointCloud::from_vec(values, n_points, dim)
+        .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Ok((
+        cloud,
+        InputInfo {
+            path: path.to_path_buf(),
+            format: InputFormat::Safetensors,
+            tensor: Some(name),
+            dtype,
+            n_points,
+            dim,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+    use ndarray_npy::WriteNpyExt;
+
+    fn npy_bytes<A: ndarray_npy::WritableElement>(a: &Array2<A>) -> Vec<u8> {
+        let mut out = Vec::new();
+        a.write_npy(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn reads_f32_f64_and_fortran_order() {
+        let p = Path::new("x.npy");
+        let a = array![[1.0f32, 2.0], [3.0, 4.0], [5.0, 6.0]];
+        let (c, info) = parse_npy(npy_bytes(&a).as_slice(), p).unwrap();
+        assert_eq!(
+            (info.n_points, info.dim, info.dtype),
+            (3, 2, InputDtype::F32)
+        );
+        assert_eq!(c.row(1), &[3.0, 4.0]);
+        let b = a.mapv(|x| x as f64);
+        let (c, info) = parse_npy(npy_bytes(&b).as_slice(), p).unwrap();
+        assert_eq!(info.dtype, InputDtype::F64);
+        assert_eq!(c.row(2), &[5.0, 6.0]);
+        let fortran = a.t().as_standard_layout().into_owned().reversed_axes(); // same values, column-major
+        assert!(!fortran.is_standard_layout());
+        let (c, _) = parse_npy(npy_bytes(&fortran).as_slice(), p).unwrap();
+        assert_eq!(c.row(1), &[3.0, 4.0]);
+    }
+
+    #[test]
+    fn npy_errors_name_the_file() {
+        let p = Path::new("bad.npy");
+        let one_d = ndarray::arr1(&[1.0f32, 2.0]);
+        let mut bytes = Vec::new();
+        one_d.write_npy(&mut bytes).unwrap();
+        let err = parse_npy(bytes.as_slice(), p).unwrap_err().to_string();
+        assert!(
+            err.contains("bad.npy") && err.contains("dimensions"),
+            "{err}"
+        );
+        let ints = array![[1i32, 2], [3, 4]];
+        let err = parse_npy(npy_bytes(&ints).as_slice(), p)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("dtype"), "{err}");
+        let truncated = &npy_bytes(&array![[1.0f32, 2.0]])[..70];
+        let err = parse_npy(truncated, p).unwrap_err().to_string();
+        assert!(err.contains("bad.npy"), "{err}");
+        let nan = array![[1.0f32, f32::NAN]];
+        let err = parse_npy(npy_bytes(&nan).as_slice(), p)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("non-finite"), "{err}");
+    }
+
+    #[test]
+    fn reads_safetensors_by_name() {
+        use safetensors::tensor::TensorView;
+        let a: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        let b: Vec<u8> = [1.0f64, 2.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+        let tensors = vec![
+            ("emb", TensorView::new(Dtype::F32, vec![3, 2], &a).unwrap()),
+            ("flat", TensorView::new(Dtype::F64, vec![2], &b).unwrap()),
+        ];
+        let bytes = safetensors::serialize(tensors, None).unwrap();
+        let p = Path::new("m.safetensors");
+        let (c, info) = parse_safetensors(&bytes, Some("emb"), p).unwrap();
+        assert_eq!((c.n_points(), c.dim()), (3, 2));
+        assert_eq!(info.tensor.as_deref(), Some("emb"));
+        let err = parse_safetensors(&bytes, None, p).unwrap_err().to_string();
+        assert!(err.contains("--tensor") && err.contains("emb"), "{err}");
+        let err = parse_safetensors(&bytes, Some("flat"), p)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("2 dimensions"), "{err}");
+        let err = parse_safetensors(&bytes, Some("nope"), p)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no tensor named"), "{err}");
+        let err = parse_safetensors(b"garbage", None, p)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("m.safetensors"), "{err}");
+    }
+}
