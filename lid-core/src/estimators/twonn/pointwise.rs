@@ -57,6 +57,10 @@ impl PointwiseTwoNnReport {
     }
 }
 
+/// Fewest points a rayon job handles with one [`Scratch`], so the O(N) marker is allocated at most
+/// N / 512 times.
+const SCRATCH_REUSE_MIN_POINTS: usize = 512;
+
 /// Per-task scratch space: the membership marker and the ratio buffer.
 struct Scratch {
     marker: Vec<u32>,
@@ -105,8 +109,11 @@ pub(super) fn estimate(
             needed: 3,
         });
     }
+    // `map_init` creates one scratch (an O(N) marker) per rayon job; without a minimum job length
+    // rayon may split down to single points and re-zero the marker for each, superlinear in N.
     let results: Vec<PointResult> = (0..n)
         .into_par_iter()
+        .with_min_len(SCRATCH_REUSE_MIN_POINTS)
         .map_init(
             || Scratch::new(n, l),
             |scratch, i| estimate_point(estimator, cloud, graph, i, scratch),
