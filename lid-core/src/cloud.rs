@@ -198,7 +198,10 @@ mod tests {
     #[test]
     fn rejects_empty_zero_dim_and_non_finite() {
         let empty = Array2::<f32>::zeros((0, 3));
-        assert!(matches!(PointCloud::from_array(empty), Err(Error::EmptyCloud)));
+        assert!(matches!(
+            PointCloud::from_array(empty),
+            Err(Error::EmptyCloud)
+        ));
         let no_cols = Array2::<f32>::zeros((4, 0));
         assert!(matches!(
             PointCloud::from_array(no_cols),

@@ -16,14 +16,18 @@ pub enum Error {
     EmptyCloud,
 
     /// The cloud has rows but zero columns.
-    #[error("the point cloud has {n} points of dimension 0; every point needs at least one coordinate")]
+    #[error(
+        "the point cloud has {n} points of dimension 0; every point needs at least one coordinate"
+    )]
     ZeroDimension {
         /// Number of rows.
         n: usize,
     },
 
     /// A coordinate is NaN or infinite.
-    #[error("non-finite value {value} at row {row}, column {col}; remove or repair such points first")]
+    #[error(
+        "non-finite value {value} at row {row}, column {col}; remove or repair such points first"
+    )]
     NonFinite {
         /// Row (point) index.
         row: usize,

@@ -156,7 +156,11 @@ impl KnnGraph {
 /// [`Error::InvalidParameter`] for `k == 0` or `n > u32::MAX`; [`Error::TooFewPoints`] for `k >= n`.
 pub fn check_k(n: usize, k: usize) -> Result<()> {
     if k == 0 {
-        return Err(Error::invalid_parameter("k", k, "at least one neighbour is needed"));
+        return Err(Error::invalid_parameter(
+            "k",
+            k,
+            "at least one neighbour is needed",
+        ));
     }
     if n > u32::MAX as usize {
         return Err(Error::invalid_parameter(
@@ -285,7 +289,11 @@ mod tests {
         ));
         assert!(matches!(
             ExhaustiveSearch.knn_graph(&cloud, 3),
-            Err(Error::TooFewPoints { n: 3, needed: 4, .. })
+            Err(Error::TooFewPoints {
+                n: 3,
+                needed: 4,
+                ..
+            })
         ));
     }
 
@@ -295,7 +303,12 @@ mod tests {
         assert!(ok.is_ok());
         let self_loop = KnnGraph::from_parts(3, 1, vec![0, 0, 1], vec![1.0, 1.0, 2.0]);
         assert!(matches!(self_loop, Err(Error::InvalidGraph { .. })));
-        let unsorted = KnnGraph::from_parts(3, 2, vec![1, 2, 0, 2, 0, 1], vec![2.0, 1.0, 1.0, 2.0, 1.0, 2.0]);
+        let unsorted = KnnGraph::from_parts(
+            3,
+            2,
+            vec![1, 2, 0, 2, 0, 1],
+            vec![2.0, 1.0, 1.0, 2.0, 1.0, 2.0],
+        );
         assert!(matches!(unsorted, Err(Error::InvalidGraph { .. })));
         let out_of_range = KnnGraph::from_parts(3, 1, vec![1, 0, 7], vec![1.0, 1.0, 2.0]);
         assert!(matches!(out_of_range, Err(Error::InvalidGraph { .. })));

@@ -59,7 +59,7 @@ pub struct EmbedArgs {
     /// special (drop all special tokens).
     #[arg(long, default_value = "pad-eos")]
     pub filter: String,
-    /// cpu, cuda[:N] or metal[:N] (GPU devices need a build with the matching feature).
+    /// `cpu`, `cuda[:N]` or `metal[:N]` (GPU devices need a build with the matching feature).
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Output directory, or a .npy file when one layer is extracted.

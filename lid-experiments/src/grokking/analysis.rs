@@ -75,13 +75,14 @@ pub fn summarise_run(
         .iter()
         .filter_map(|r| r.train_probe.as_ref().map(|p| (r.step, p.mean)))
         .collect();
-    let peak = probes
-        .iter()
-        .filter(|p| p.0 > 0)
-        .fold(None::<(u64, f64)>, |best, &(s, m)| match best {
-            Some((_, bm)) if bm >= m => best,
-            _ => Some((s, m)),
-        });
+    let peak =
+        probes
+            .iter()
+            .filter(|p| p.0 > 0)
+            .fold(None::<(u64, f64)>, |best, &(s, m)| match best {
+                Some((_, bm)) if bm >= m => best,
+                _ => Some((s, m)),
+            });
     let final_val_acc = last.map_or(0.0, |r| r.val_acc);
     RunSummary {
         fraction,
