@@ -22,6 +22,9 @@ fn readme_example_runs_and_estimates_a_ball() -> Result<(), Box<dyn std::error::
     // --- README example ends here.
 
     assert_eq!(lid.values.len(), 1500);
-    assert!((mean - 4.0).abs() < 0.2 * 4.0, "mean local TwoNN {mean} on a 4-ball");
+    assert!(
+        (mean - 4.0).abs() < 0.2 * 4.0,
+        "mean local TwoNN {mean} on a 4-ball"
+    );
     Ok(())
 }
