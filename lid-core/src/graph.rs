@@ -7,6 +7,8 @@
 //! - a point is never its own neighbour, but an exact duplicate of it is (at distance 0);
 //! - neighbours are sorted by `(distance, index)`, so ties are broken by the smaller index.
 
+use std::cmp::Ordering;
+
 use rayon::prelude::*;
 
 use crate::cloud::{euclidean_distance, PointCloud};
@@ -85,6 +87,28 @@ impl KnnGraph {
             }
         }
         Ok(graph)
+    }
+
+    /// Builds a graph from one row of `(distance, index)` pairs per point, each row already sorted
+    /// by [`by_distance_then_index`] and holding exactly `k` pairs; then checks every invariant as
+    /// [`KnnGraph::from_parts`] does.
+    ///
+    /// # Errors
+    /// [`Error::InvalidGraph`] when there are not `n` rows or a row does not hold `k` pairs; otherwise
+    /// as [`KnnGraph::from_parts`].
+    pub fn from_rows(n: usize, k: usize, rows: Vec<Vec<(f64, u32)>>) -> Result<Self> {
+        if rows.len() != n {
+            return Err(Error::InvalidGraph {
+                reason: format!("expected {n} neighbour rows, got {}", rows.len()),
+            });
+        }
+        if let Some((i, row)) = rows.iter().enumerate().find(|(_, row)| row.len() != k) {
+            return Err(Error::InvalidGraph {
+                reason: format!("point {i} has {} neighbours, expected {k}", row.len()),
+            });
+        }
+        let (indices, distances) = rows.into_iter().flatten().map(|(d, j)| (j, d)).unzip();
+        Self::from_parts(n, k, indices, distances)
     }
 
     /// Number of points.
@@ -179,6 +203,12 @@ pub fn check_k(n: usize, k: usize) -> Result<()> {
     Ok(())
 }
 
+/// The one tie rule of every neighbour list: by distance, equal distances by the smaller index.
+/// Distances must be finite (they are, for a validated cloud), so `total_cmp` is the numeric order.
+pub fn by_distance_then_index(a: &(f64, u32), b: &(f64, u32)) -> Ordering {
+    a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
+}
+
 /// Whether a backend returns the exact neighbours or an approximation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -228,7 +258,7 @@ impl NeighborSearch for ExhaustiveSearch {
     fn knn_graph(&self, cloud: &PointCloud<'_>, k: usize) -> Result<KnnGraph> {
         let n = cloud.n_points();
         check_k(n, k)?;
-        let rows: Vec<(Vec<u32>, Vec<f64>)> = (0..n)
+        let rows: Vec<Vec<(f64, u32)>> = (0..n)
             .into_par_iter()
             .map(|i| {
                 let query = cloud.row(i);
@@ -236,22 +266,13 @@ impl NeighborSearch for ExhaustiveSearch {
                     .filter(|&j| j != i)
                     .map(|j| (euclidean_distance(query, cloud.row(j)), j as u32))
                     .collect();
-                // Distances are finite (the cloud is validated), so total_cmp is the numeric order.
-                let by_distance_then_index =
-                    |a: &(f64, u32), b: &(f64, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
                 candidates.select_nth_unstable_by(k - 1, by_distance_then_index);
                 candidates.truncate(k);
                 candidates.sort_unstable_by(by_distance_then_index);
-                candidates.into_iter().map(|(d, j)| (j, d)).unzip()
+                candidates
             })
             .collect();
-        let mut indices = Vec::with_capacity(n * k);
-        let mut distances = Vec::with_capacity(n * k);
-        for (idx, dist) in rows {
-            indices.extend(idx);
-            distances.extend(dist);
-        }
-        KnnGraph::from_parts(n, k, indices, distances)
+        KnnGraph::from_rows(n, k, rows)
     }
 }
 

@@ -25,4 +25,6 @@ pub mod synthetic;
 
 pub use cloud::{euclidean_distance, squared_euclidean_distance, PointCloud};
 pub use error::{Error, Result};
-pub use graph::{check_k, ExhaustiveSearch, KnnGraph, NeighborSearch, SearchKind};
+pub use graph::{
+    by_distance_then_index, check_k, ExhaustiveSearch, KnnGraph, NeighborSearch, SearchKind,
+};

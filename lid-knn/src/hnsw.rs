@@ -4,7 +4,8 @@
 use hnsw_rs::anndists::dist::DistL2;
 use hnsw_rs::hnsw::Hnsw as HnswIndex;
 use lid_core::{
-    check_k, euclidean_distance, Error, KnnGraph, NeighborSearch, PointCloud, Result, SearchKind,
+    by_distance_then_index, check_k, euclidean_distance, Error, KnnGraph, NeighborSearch,
+    PointCloud, Result, SearchKind,
 };
 use rayon::prelude::*;
 
@@ -131,29 +132,21 @@ impl NeighborSearch for Hnsw {
                 if !p.exact_rerank {
                     candidates.truncate(k);
                 }
-                candidates.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                candidates.sort_unstable_by(by_distance_then_index);
                 candidates.dedup_by_key(|c| c.1);
                 candidates.truncate(k);
                 candidates
             })
             .collect();
-        let mut indices = Vec::with_capacity(n * k);
-        let mut distances = Vec::with_capacity(n * k);
-        for (i, row) in rows.into_iter().enumerate() {
-            if row.len() != k {
-                return Err(Error::Search {
-                    backend: "hnsw",
-                    message: format!(
-                        "point {i}: the search returned {} of {k} neighbours; raise ef_search",
-                        row.len()
-                    ),
-                });
-            }
-            for (d, j) in row {
-                indices.push(j);
-                distances.push(d);
-            }
+        if let Some((i, row)) = rows.iter().enumerate().find(|(_, row)| row.len() != k) {
+            return Err(Error::Search {
+                backend: "hnsw",
+                message: format!(
+                    "point {i}: the search returned {} of {k} neighbours; raise ef_search",
+                    row.len()
+                ),
+            });
         }
-        KnnGraph::from_parts(n, k, indices, distances)
+        KnnGraph::from_rows(n, k, rows)
     }
 }

@@ -5,7 +5,8 @@ use std::num::NonZero;
 use kiddo::immutable::float::kdtree::ImmutableKdTree;
 use kiddo::SquaredEuclidean;
 use lid_core::{
-    check_k, euclidean_distance, Error, KnnGraph, NeighborSearch, PointCloud, Result, SearchKind,
+    by_distance_then_index, check_k, euclidean_distance, Error, KnnGraph, NeighborSearch,
+    PointCloud, Result, SearchKind,
 };
 use rayon::prelude::*;
 
@@ -98,27 +99,19 @@ fn knn_graph_fixed<const K: usize>(cloud: &PointCloud<'_>, k: usize) -> Result<K
                     )
                 })
                 .collect();
-            candidates.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            candidates.sort_unstable_by(by_distance_then_index);
             candidates.truncate(k);
             candidates
         })
         .collect();
-    let mut indices = Vec::with_capacity(n * k);
-    let mut distances = Vec::with_capacity(n * k);
-    for (i, row) in rows.into_iter().enumerate() {
-        if row.len() != k {
-            return Err(Error::Search {
-                backend: "kdtree",
-                message: format!(
-                    "point {i}: the radius query returned {} of {k} neighbours",
-                    row.len()
-                ),
-            });
-        }
-        for (d, j) in row {
-            indices.push(j);
-            distances.push(d);
-        }
+    if let Some((i, row)) = rows.iter().enumerate().find(|(_, row)| row.len() != k) {
+        return Err(Error::Search {
+            backend: "kdtree",
+            message: format!(
+                "point {i}: the radius query returned {} of {k} neighbours",
+                row.len()
+            ),
+        });
     }
-    KnnGraph::from_parts(n, k, indices, distances)
+    KnnGraph::from_rows(n, k, rows)
 }

@@ -204,14 +204,7 @@ impl BruteForce {
                     .collect::<Vec<_>>()
             })
             .collect();
-        let mut indices = Vec::with_capacity(rows.len() * k);
-        let mut distances = Vec::with_capacity(rows.len() * k);
-        for row in rows {
-            for (d, j) in row {
-                indices.push(j);
-                distances.push(d);
-            }
-        }
+        let (indices, distances) = rows.into_iter().flatten().map(|(d, j)| (j, d)).unzip();
         Ok(QueryNeighbors::new(
             queries.n_points(),
             k,
@@ -383,15 +376,7 @@ impl NeighborSearch for BruteForce {
                     .collect::<Vec<_>>()
             })
             .collect();
-        let mut indices = Vec::with_capacity(n * k);
-        let mut distances = Vec::with_capacity(n * k);
-        for row in rows {
-            for (d, j) in row {
-                indices.push(j);
-                distances.push(d);
-            }
-        }
-        KnnGraph::from_parts(n, k, indices, distances)
+        KnnGraph::from_rows(n, k, rows)
     }
 }
 
