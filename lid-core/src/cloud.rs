@@ -153,43 +153,6 @@ fn validate(view: &ArrayView2<'_, f32>) -> Result<()> {
     Ok(())
 }
 
-/// Euclidean distance between two points, accumulated in `f64` from the `f32` coordinates.
-///
-/// This is the one distance every exact path in `lid` agrees on: search backends may rank candidates
-/// with a faster formula, but the distances they return, and so every `r1`, `r2` and ratio, are
-/// recomputed with this function. Accumulating in `f64` makes the result independent of summation order
-/// to far below `f32` resolution.
-///
-/// # Panics
-/// In debug builds when the slices differ in length.
-#[inline]
-pub fn euclidean_distance(a: &[f32], b: &[f32]) -> f64 {
-    squared_euclidean_distance(a, b).sqrt()
-}
-
-/// Squared Euclidean distance accumulated in `f64` (see [`euclidean_distance`]).
-#[inline]
-pub fn squared_euclidean_distance(a: &[f32], b: &[f32]) -> f64 {
-    debug_assert_eq!(a.len(), b.len());
-    // Four independent accumulators let the compiler vectorise while keeping f64 accuracy.
-    let mut acc = [0.0f64; 4];
-    let chunks_a = a.chunks_exact(4);
-    let chunks_b = b.chunks_exact(4);
-    let (rem_a, rem_b) = (chunks_a.remainder(), chunks_b.remainder());
-    for (x, y) in chunks_a.zip(chunks_b) {
-        for j in 0..4 {
-            let diff = x[j] as f64 - y[j] as f64;
-            acc[j] += diff * diff;
-        }
-    }
-    let mut tail = 0.0f64;
-    for (x, y) in rem_a.iter().zip(rem_b) {
-        let diff = *x as f64 - *y as f64;
-        tail += diff * diff;
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,18 +193,5 @@ mod tests {
         let cloud = PointCloud::from_view(t).unwrap();
         assert_eq!(cloud.n_points(), 3);
         assert_eq!(cloud.row(1), &[2.0, 5.0]);
-    }
-
-    #[test]
-    fn distance_matches_direct_formula() {
-        let a: Vec<f32> = (0..13).map(|i| i as f32 * 0.5).collect();
-        let b: Vec<f32> = (0..13).map(|i| (i * i) as f32 * 0.1).collect();
-        let direct: f64 = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
-            .sum::<f64>()
-            .sqrt();
-        assert!((euclidean_distance(&a, &b) - direct).abs() <= 1e-12 * direct);
     }
 }

@@ -11,7 +11,8 @@ use std::cmp::Ordering;
 
 use rayon::prelude::*;
 
-use crate::cloud::{euclidean_distance, PointCloud};
+use crate::cloud::PointCloud;
+use crate::distance::euclidean_distance;
 use crate::error::{Error, Result};
 
 /// For each of `n` points its `k` nearest neighbours (indices and distances), sorted by

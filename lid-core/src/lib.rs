@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod cloud;
+pub mod distance;
 pub mod error;
 pub mod estimators;
 pub mod graph;
@@ -23,7 +24,8 @@ pub mod prepare;
 pub mod stats;
 pub mod synthetic;
 
-pub use cloud::{euclidean_distance, squared_euclidean_distance, PointCloud};
+pub use cloud::PointCloud;
+pub use distance::{euclidean_distance, prefetch, squared_euclidean_distance};
 pub use error::{Error, Result};
 pub use graph::{
     by_distance_then_index, check_k, ExhaustiveSearch, KnnGraph, NeighborSearch, SearchKind,

@@ -27,6 +27,7 @@ pub mod device;
 pub mod error;
 pub mod extract;
 pub mod filter;
+mod kernels;
 pub mod load;
 pub mod models;
 pub mod output;

@@ -2,7 +2,8 @@
 //! `scripts/fetch-assets.sh`; skipped with a message when absent). SmolLM2 ties its output head to the
 //! token embedding, so the last hidden state (after the final norm) times the embedding matrix gives
 //! the next-token logits: greedy predictions for plain factual prompts must be the obvious tokens.
-//! (A comparison against candle-transformers' own quantized Llama is not done here; see the report.)
+//! The bit-exact comparison with candle-transformers' own quantized Llama is in
+//! `gguf_candle_reference.rs`.
 
 use std::path::{Path, PathBuf};
 

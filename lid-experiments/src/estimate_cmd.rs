@@ -24,7 +24,7 @@ use lid_core::estimators::{
 use lid_core::prepare::{Preparation, PreparationReport, ZeroVectors};
 use lid_core::stats::{describe, quantiles, Summary};
 use lid_core::{KnnGraph, NeighborSearch, PointCloud, SearchKind};
-use lid_knn::{BruteForce, Hnsw, KdTree};
+use lid_knn::{BruteForce, DeviceBruteForce, Hnsw, KdTree};
 use ndarray::Array1;
 use ndarray_npy::WriteNpyExt;
 
@@ -75,24 +75,44 @@ pub enum KnnChoice {
     Hnsw,
     /// Exact k-d tree, for ambient dimension up to 16.
     Kdtree,
+    /// Exact brute force with the Gram tiles on CUDA device 0 (needs a build with `--features cuda`).
+    ExactCuda,
 }
 
 impl KnnChoice {
-    fn backend(self, progress: Option<&ProgressBar>) -> Box<dyn NeighborSearch> {
-        match self {
+    fn backend(self, progress: Option<&ProgressBar>) -> Result<Box<dyn NeighborSearch>> {
+        let report = progress.map(|bar| {
+            let bar = bar.clone();
+            Arc::new(move |done: usize, total: usize| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            }) as lid_knn::ProgressFn
+        });
+        Ok(match self {
             KnnChoice::Exact => {
-                let mut brute = BruteForce::new();
-                if let Some(bar) = progress {
-                    let bar = bar.clone();
-                    brute = brute.with_progress(Arc::new(move |done, total| {
-                        bar.set_length(total as u64);
-                        bar.set_position(done as u64);
-                    }));
-                }
-                Box::new(brute)
+                let brute = BruteForce::new();
+                Box::new(match report {
+                    Some(report) => brute.with_progress(report),
+                    None => brute,
+                })
             }
             KnnChoice::Hnsw => Box::new(Hnsw::default()),
             KnnChoice::Kdtree => Box::new(KdTree::new()),
+            KnnChoice::ExactCuda => {
+                let brute = DeviceBruteForce::cuda(0)?;
+                Box::new(match report {
+                    Some(report) => brute.with_progress(report),
+                    None => brute,
+                })
+            }
+        })
+    }
+
+    /// Exact or approximate, without opening a device.
+    fn kind(self) -> SearchKind {
+        match self {
+            KnnChoice::Hnsw => SearchKind::Approximate,
+            KnnChoice::Exact | KnnChoice::Kdtree | KnnChoice::ExactCuda => SearchKind::Exact,
         }
     }
 }
@@ -306,7 +326,7 @@ pub fn estimate(args: &EstimateArgs) -> Result<EstimateReport> {
         }
         let t = Instant::now();
         let bar = progress_bar("kNN graph (tiles)");
-        let backend = args.knn.backend(Some(&bar));
+        let backend = args.knn.backend(Some(&bar))?;
         let graph = backend.knn_graph(&cloud, args.neighbors)?;
         bar.finish_and_clear();
         times.knn = t.elapsed().as_secs_f64();
@@ -369,7 +389,7 @@ pub fn estimate(args: &EstimateArgs) -> Result<EstimateReport> {
             dedup: !args.no_dedup,
             remove_zero_vectors: args.remove_zero_vectors,
             knn: args.knn,
-            knn_kind: args.knn.backend(None).kind(),
+            knn_kind: args.knn.kind(),
             threads: rayon::current_num_threads(),
         },
         preparation,
@@ -411,7 +431,7 @@ fn global_estimate(
 ) -> Result<GlobalEstimate> {
     let search = GraphReuse {
         graph,
-        fallback: args.knn.backend(None),
+        fallback: args.knn.backend(None)?,
     };
     let estimate = match args.estimator {
         EstimatorChoice::Twonn | EstimatorChoice::TwonnMle => {
@@ -565,7 +585,7 @@ pub fn run_knn(args: &KnnArgs) -> Result<()> {
         let load = t.elapsed().as_secs_f64();
         let t = Instant::now();
         let bar = progress_bar("kNN graph (tiles)");
-        let graph = args.knn.backend(Some(&bar)).knn_graph(&cloud, args.k)?;
+        let graph = args.knn.backend(Some(&bar))?.knn_graph(&cloud, args.k)?;
         bar.finish_and_clear();
         let knn = t.elapsed().as_secs_f64();
         let (n, k) = (graph.n_points(), graph.k());

@@ -97,6 +97,7 @@ pub fn parse_npy<R: Read>(mut reader: R, path: &Path) -> Result<(PointCloud<'sta
     reader
         .read_to_end(&mut bytes)
         .with_context(|| format!("cannot read input file {}", path.display()))?;
+    check_npy_sizes(&bytes, path)?;
     let (array, dtype) = match Array2::<f32>::read_npy(bytes.as_slice()) {
         Ok(a) => (a, InputDtype::F32),
         Err(ReadNpyError::WrongDescriptor(_)) => match Array2::<f64>::read_npy(bytes.as_slice()) {
@@ -123,6 +124,66 @@ pub fn parse_npy<R: Read>(mut reader: R, path: &Path) -> Result<(PointCloud<'sta
             dim,
         },
     ))
+}
+
+/// Checks the sizes a `.npy` header announces against the bytes that are there, before `ndarray-npy`
+/// allocates them: it allocates the header (up to 4 GiB in versions 2-3) and the whole array (from the
+/// shape, whatever the dtype) before reading, so a few corrupt bytes could make it ask for gigabytes and
+/// abort the process (found by `fuzz/fuzz_targets/input_npy.rs`). Unsupported dtypes are refused here
+/// for the same reason. Malformed headers are left to `ndarray-npy`, whose error is reported as usual.
+fn check_npy_sizes(bytes: &[u8], path: &Path) -> Result<()> {
+    // Magic (6 bytes), version (2 bytes), then HEADER_LEN: u16 in version 1, u32 in versions 2 and 3.
+    let header_len = match bytes.get(6) {
+        Some(1) => bytes
+            .get(8..10)
+            .map(|b| (10, u16::from_le_bytes([b[0], b[1]]) as usize)),
+        Some(2 | 3) => bytes
+            .get(8..12)
+            .map(|b| (12, u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)),
+        _ => None,
+    };
+    let Some((prefix, header_len)) = header_len else {
+        return Ok(());
+    };
+    // `get` above succeeded, so `bytes.len() >= prefix`.
+    let available = bytes.len() - prefix;
+    if header_len > available {
+        bail!(
+            "{}: not a valid .npy array: truncated header (it announces {header_len} bytes, {available} follow)",
+            path.display()
+        );
+    }
+    let mut rest = bytes;
+    let Ok(header) = ndarray_npy::npy::header::Header::from_reader(&mut rest) else {
+        return Ok(());
+    };
+    let descr = &header.type_descriptor;
+    let item_size = match descr.to_string().trim_matches(|c| c == '"' || c == '\'') {
+        "<f4" | ">f4" => 4,
+        "<f8" | ">f8" => 8,
+        _ => bail!(
+            "{}: unsupported .npy dtype {descr}; expected float32 or float64 (convert with \
+             numpy: x.astype('float32'))",
+            path.display()
+        ),
+    };
+    let values = header
+        .shape
+        .iter()
+        .try_fold(1usize, |acc, &len| acc.checked_mul(len));
+    // An overflowing shape is left to ndarray-npy (it checks before allocating).
+    if let Some(values) = values {
+        if values > rest.len() / item_size {
+            bail!(
+                "{}: not a valid .npy array: truncated data (the header announces shape {:?}, {values} \
+                 values of {item_size} bytes, but {} bytes follow it)",
+                path.display(),
+                header.shape,
+                rest.len()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn npy_error(e: ReadNpyError, path: &Path) -> anyhow::Error {
@@ -270,6 +331,44 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("non-finite"), "{err}");
+    }
+
+    /// Regression (fuzz/fuzz_targets/input_npy.rs): headers announcing gigabytes that are not there
+    /// made ndarray-npy allocate them before reading (out of memory, abort) instead of an error.
+    #[test]
+    fn npy_sizes_beyond_the_file_are_errors_not_allocations() {
+        let p = Path::new("huge.npy");
+        // Version 2 header claiming HEADER_LEN = 0xA7000074 (2.8 GB): the fuzzer's input, cut short.
+        let header_len = b"\x93NUMPY\x02\x00\x74\x00\x00\xa7{'descr': '<f4', ";
+        let err = parse_npy(&header_len[..], p).unwrap_err().to_string();
+        assert!(
+            err.contains("huge.npy") && err.contains("truncated header"),
+            "{err}"
+        );
+        // A valid header for 2^28 x 64 float32 values (64 GiB) followed by 8 bytes.
+        let valid = npy_bytes(&array![[1.0f32, 2.0]]);
+        let len = u16::from_le_bytes([valid[8], valid[9]]) as usize;
+        let text = std::str::from_utf8(&valid[10..10 + len])
+            .unwrap()
+            .replace("(1, 2)", "(268435456, 64)");
+        let with_header = |text: &str| {
+            let mut out = valid[..8].to_vec();
+            out.extend_from_slice(&(text.len() as u16).to_le_bytes());
+            out.extend_from_slice(text.as_bytes());
+            out.extend_from_slice(&[0u8; 8]);
+            out
+        };
+        let err = parse_npy(with_header(&text).as_slice(), p)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("huge.npy") && err.contains("truncated data") && err.contains("268435456"),
+            "{err}"
+        );
+        // The same header with an integer dtype: refused by its dtype, before any allocation.
+        let ints = with_header(&text.replace("<f4", "<i8"));
+        let err = parse_npy(ints.as_slice(), p).unwrap_err().to_string();
+        assert!(err.contains("unsupported .npy dtype"), "{err}");
     }
 
     #[test]

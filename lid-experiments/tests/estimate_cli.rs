@@ -196,6 +196,21 @@ fn bad_input_gives_clear_errors() {
         "nope",
     ]);
     assert!(!run.status.success());
+
+    // The CUDA backend in a build without the `cuda` feature (CI) names the missing feature.
+    if !cfg!(feature = "cuda") {
+        let run = lid(&[
+            "estimate",
+            golden("ball_cloud.npy").to_str().unwrap(),
+            "--knn",
+            "exact-cuda",
+        ]);
+        let err = String::from_utf8_lossy(&run.stderr).to_string();
+        assert!(
+            !run.status.success() && err.contains("`cuda` feature"),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! reach a recall threshold.
 
 use lid_core::{Error, ExhaustiveSearch, KnnGraph, NeighborSearch, PointCloud, SearchKind};
-use lid_knn::{recall, BruteForce, Hnsw, HnswParams, KdTree};
+use lid_knn::{recall, BruteForce, DeviceBruteForce, Hnsw, HnswParams, KdTree};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -150,6 +150,14 @@ backend_tests!(
     brute_force_small_blocks,
     BruteForce::new().with_block_size(7).unwrap(),
     dims = [5, 33],
+    min_recall = 1.0
+);
+backend_tests!(
+    device_brute_force_on_cpu,
+    DeviceBruteForce::new(candle_core::Device::Cpu)
+        .with_block_size(13)
+        .unwrap(),
+    dims = [3, 40],
     min_recall = 1.0
 );
 backend_tests!(kd_tree, KdTree::new(), dims = [1, 3, 8], min_recall = 1.0);

@@ -108,7 +108,7 @@ pub(crate) fn check_graph_on_cloud(cloud: &PointCloud<'_>, graph: &KnnGraph) -> 
     for i in (0..n).step_by(step) {
         let j = graph.neighbors(i)[0] as usize;
         let stored = graph.distances(i)[0];
-        let direct = crate::cloud::euclidean_distance(cloud.row(i), cloud.row(j));
+        let direct = crate::distance::euclidean_distance(cloud.row(i), cloud.row(j));
         if (stored - direct).abs() > 1e-6 * direct.max(stored) + 1e-12 {
             return Err(Error::ShapeMismatch {
                 what: "kNN graph and point cloud (the graph was built on another cloud)",

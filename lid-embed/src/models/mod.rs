@@ -103,6 +103,11 @@ impl<'a> Collector<'a> {
         self.wanted.iter().copied().max().unwrap_or(0)
     }
 
+    /// Whether hidden state `index` is wanted.
+    pub(crate) fn wants(&self, index: usize) -> bool {
+        self.wanted.contains(&index)
+    }
+
     /// Offers hidden state `index`; kept if wanted.
     pub(crate) fn offer(&mut self, index: usize, state: &Tensor) {
         for (slot, &w) in self.found.iter_mut().zip(self.wanted) {
@@ -202,20 +207,103 @@ pub(crate) fn merge_heads(xs: &Tensor) -> Result<Tensor> {
     Ok(xs.transpose(1, 2)?.reshape((b, t, h * d))?)
 }
 
+/// Loads the weight and bias of a LayerNorm stored as `weight`/`bias` or, in older checkpoints,
+/// `gamma`/`beta`.
+fn layer_norm_parts(size: usize, vb: &candle_nn::VarBuilder) -> Result<(Tensor, Tensor)> {
+    let (w, b) = if vb.contains_tensor("weight") {
+        ("weight", "bias")
+    } else {
+        ("gamma", "beta")
+    };
+    Ok((vb.get(size, w)?, vb.get(size, b)?))
+}
+
 /// Loads a LayerNorm stored as `weight`/`bias` or, in older checkpoints, `gamma`/`beta`.
 pub(crate) fn layer_norm(
     size: usize,
     eps: f64,
     vb: candle_nn::VarBuilder,
 ) -> Result<candle_nn::LayerNorm> {
-    let (w, b) = if vb.contains_tensor("weight") {
-        ("weight", "bias")
-    } else {
-        ("gamma", "beta")
-    };
-    let weight = vb.get(size, w)?;
-    let bias = vb.get(size, b)?;
+    let (weight, bias) = layer_norm_parts(size, &vb)?;
     Ok(candle_nn::LayerNorm::new(weight, bias, eps))
+}
+
+/// A LayerNorm whose parameters stay in reach (candle-nn's `LayerNorm` keeps its epsilon private),
+/// for the CPU kernels of [`crate::kernels`].
+pub(crate) struct Norm {
+    pub(crate) weight: Tensor,
+    pub(crate) shift: Tensor,
+    pub(crate) eps: f64,
+}
+
+impl Norm {
+    /// Loads a LayerNorm like [`layer_norm`].
+    pub(crate) fn load(size: usize, eps: f64, vb: candle_nn::VarBuilder) -> Result<Self> {
+        let (weight, shift) = layer_norm_parts(size, &vb)?;
+        Ok(Self { weight, shift, eps })
+    }
+
+    /// The LayerNorm (candle-nn).
+    pub(crate) fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let layer = candle_nn::LayerNorm::new(self.weight.clone(), self.shift.clone(), self.eps);
+        Ok(candle_nn::Module::forward(&layer, xs)?)
+    }
+}
+
+/// A linear layer `x W^T + b` kept as `W^T` (contiguous `(in, out)`, the layout the GEMM runs
+/// fastest with) and a separate bias, so that the bias add can be fused into the kernel that consumes
+/// the product ([`crate::kernels`]). Several checkpoint layers with the same input can be packed into
+/// one (query, key and value: one GEMM instead of three).
+pub(crate) struct SplitLinear {
+    pub(crate) weight_t: Tensor,
+    pub(crate) bias: Tensor,
+}
+
+impl SplitLinear {
+    /// Packs the layers named `names` under `vb` (each `weight` `(out_i, in)`, `bias` `(out_i,)`)
+    /// along the output dimension, in the order given.
+    pub(crate) fn load_packed(
+        vb: &candle_nn::VarBuilder,
+        names: &[&str],
+        in_dim: usize,
+        out_dims: &[usize],
+    ) -> Result<Self> {
+        let mut weights = Vec::with_capacity(names.len());
+        let mut biases = Vec::with_capacity(names.len());
+        for (name, &out) in names.iter().zip(out_dims) {
+            weights.push(vb.pp(*name).get((out, in_dim), "weight")?);
+            biases.push(vb.pp(*name).get(out, "bias")?);
+        }
+        Ok(Self {
+            weight_t: Tensor::cat(&weights, 0)?.t()?.contiguous()?,
+            bias: Tensor::cat(&biases, 0)?,
+        })
+    }
+
+    /// One layer `name` under `vb`.
+    pub(crate) fn load(
+        vb: &candle_nn::VarBuilder,
+        name: &str,
+        in_dim: usize,
+        out_dim: usize,
+    ) -> Result<Self> {
+        Self::load_packed(vb, &[name], in_dim, &[out_dim])
+    }
+
+    /// `xs W^T` without the bias; `xs` is `(batch, seq, in)`, the result `(batch, seq, out)`.
+    pub(crate) fn product(&self, xs: &Tensor) -> Result<Tensor> {
+        let (b, t, d) = xs.dims3()?;
+        let out = self.weight_t.dim(1)?;
+        Ok(xs
+            .reshape((b * t, d))?
+            .matmul(&self.weight_t)?
+            .reshape((b, t, out))?)
+    }
+
+    /// `xs W^T + b`.
+    pub(crate) fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        Ok(self.product(xs)?.broadcast_add(&self.bias)?)
+    }
 }
 
 /// Picks the weight-name prefix under which `probe` exists: none (a bare `*Model` checkpoint) or one

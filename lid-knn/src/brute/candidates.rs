@@ -57,10 +57,15 @@ impl RowContext<'_> {
 
     fn exact_squared(&self, j: u32) -> f64 {
         let j = j as usize;
-        super::exact::squared_distance(
+        lid_core::squared_euclidean_distance(
             self.row_point,
             &self.reference[j * self.dim..(j + 1) * self.dim],
         )
+    }
+
+    fn prefetch(&self, j: u32) {
+        let j = j as usize;
+        lid_core::prefetch(&self.reference[j * self.dim..(j + 1) * self.dim]);
     }
 
     fn slack(&self, j: u32) -> f64 {
@@ -155,11 +160,20 @@ impl RowCandidates {
                 self.prune(ctx);
                 match self.exact.take() {
                     Some(best) => best,
-                    None => self
-                        .approx
-                        .iter()
-                        .map(|&(_, j)| (ctx.exact_distance(j), j))
-                        .collect(),
+                    None => {
+                        // Candidate rows are scattered in memory: fetch the next while computing.
+                        let approx = &self.approx;
+                        approx
+                            .iter()
+                            .enumerate()
+                            .map(|(t, &(_, j))| {
+                                if let Some(&(_, next)) = approx.get(t + 1) {
+                                    ctx.prefetch(next);
+                                }
+                                (ctx.exact_distance(j), j)
+                            })
+                            .collect()
+                    }
                 }
             }
         };
