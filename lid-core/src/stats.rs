@@ -1,6 +1,7 @@
 //! Summary statistics for LID estimates (REFERENCE.md step 9): mean, standard deviation, quantiles,
 //! [`describe`], prefix summaries, bootstrap confidence intervals, Pearson and Spearman correlation,
-//! and the standardized mean difference (Cohen's d) between two samples.
+//! the standardized mean difference (Cohen's d) between two samples, and for two training curves the
+//! lagged correlation / lead-lag and a single change point in mean.
 //!
 //! Every function checks its input: an empty slice, a NaN or infinity, or a statistic that is
 //! undefined on the data (fewer values than `ddof + 1`, zero variance in a correlation) returns an
@@ -409,4 +410,137 @@ mod tests {
         assert!(prefix_summaries(&[1.0, 2.0], &[3]).is_err());
         assert!(bootstrap_mean_ci(&[1.0, 2.0], 1.0, 10, 0).is_err());
     }
+}
+
+/// Pearson correlation of two equally long series at one lag (see [`lagged_correlations`]).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LagCorrelation {
+    /// The lag: `x[t]` is paired with `y[t + lag]`. Positive: `x` leads `y` by `lag` steps.
+    pub lag: i64,
+    /// Pearson correlation of the overlapping pairs.
+    pub correlation: f64,
+    /// Number of overlapping pairs, `n - |lag|`.
+    pub pairs: usize,
+}
+
+/// Pearson correlation of `x[t]` with `y[t + lag]` over the overlapping pairs, for every lag in
+/// `-max_lag..=max_lag`, in increasing lag order (as `np.corrcoef(x[:n - lag], y[lag:])` for
+/// `lag >= 0` and `np.corrcoef(x[-lag:], y[:n + lag])` for `lag < 0`).
+///
+/// Used to ask whether one training curve moves before another (e.g. the LID of a checkpoint and its
+/// validation accuracy in the grokking study, where the paper reports that LID falls first).
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] for different lengths; [`Error::InvalidParameter`] on NaN / infinity or
+/// when a lag leaves fewer than 3 pairs; [`Error::Degenerate`] when an overlap is constant.
+pub fn lagged_correlations(x: &[f64], y: &[f64], max_lag: usize) -> Result<Vec<LagCorrelation>> {
+    check_pair("lagged correlations", x, y)?;
+    let n = x.len();
+    if max_lag + 3 > n {
+        return Err(Error::invalid_parameter(
+            "max_lag",
+            max_lag,
+            format!("series of length {n} leave fewer than 3 pairs at lag {max_lag}"),
+        ));
+    }
+    let max_lag = max_lag as i64;
+    (-max_lag..=max_lag)
+        .map(|lag| {
+            let shift = lag.unsigned_abs() as usize;
+            let (xs, ys) = if lag >= 0 {
+                (&x[..n - shift], &y[shift..])
+            } else {
+                (&x[shift..], &y[..n - shift])
+            };
+            Ok(LagCorrelation {
+                lag,
+                correlation: pearson_unchecked(xs, ys, "lagged correlation")?,
+                pairs: n - shift,
+            })
+        })
+        .collect()
+}
+
+/// The lag of largest correlation among [`lagged_correlations`]`(x, y, max_lag)`: positive means `x`
+/// leads `y`. Ties go to the smallest `|lag|`, then to the negative lag, so a flat profile reports 0.
+///
+/// # Errors
+/// As [`lagged_correlations`].
+pub fn lead_lag(x: &[f64], y: &[f64], max_lag: usize) -> Result<LagCorrelation> {
+    let all = lagged_correlations(x, y, max_lag)?;
+    let mut best = all[max_lag]; // lag 0
+    for c in all {
+        let better = c.correlation > best.correlation
+            || (c.correlation == best.correlation && c.lag.abs() < best.lag.abs());
+        if better {
+            best = c;
+        }
+    }
+    Ok(best)
+}
+
+/// A single change in mean (see [`change_point`]).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChangePoint {
+    /// First index of the second segment (`1..n`).
+    pub index: usize,
+    /// Mean of `values[..index]`.
+    pub mean_before: f64,
+    /// Mean of `values[index..]`.
+    pub mean_after: f64,
+    /// Sum of squared deviations from the overall mean.
+    pub total_sse: f64,
+    /// Sum of squared deviations from the two segment means at the chosen split (the minimum).
+    pub split_sse: f64,
+}
+
+/// The least-squares single change point in mean: the split `values[..index]`, `values[index..]`
+/// (both non-empty) that minimises the summed squared deviations from the two segment means (the
+/// first split of binary segmentation; ties go to the earliest index). Segment sums use Welford's
+/// updates from both ends, so long series with a large offset lose no precision. The fraction of
+/// variance explained is `1 - split_sse / total_sse`.
+///
+/// # Errors
+/// [`Error::TooFewPoints`] for fewer than 2 values; [`Error::InvalidParameter`] on NaN / infinity;
+/// [`Error::Degenerate`] for a constant series (no change to locate).
+pub fn change_point(values: &[f64]) -> Result<ChangePoint> {
+    check_values("a change point", values, 2)?;
+    let n = values.len();
+    // suffix[i] = (mean, sse) of values[i..], by Welford from the end.
+    let mut suffix = vec![(0.0, 0.0); n + 1];
+    let (mut mean, mut sse) = (0.0f64, 0.0f64);
+    for (count, i) in (0..n).rev().enumerate() {
+        let delta = values[i] - mean;
+        mean += delta / (count + 1) as f64;
+        sse += delta * (values[i] - mean);
+        suffix[i] = (mean, sse);
+    }
+    let total_sse = suffix[0].1;
+    if total_sse == 0.0 {
+        return Err(Error::Degenerate {
+            what: "change point",
+            reason: "the series is constant: there is no change in mean to locate".into(),
+        });
+    }
+    let (mut mean, mut sse) = (0.0f64, 0.0f64);
+    let mut best: Option<ChangePoint> = None;
+    for index in 1..n {
+        let x = values[index - 1];
+        let delta = x - mean;
+        mean += delta / index as f64;
+        sse += delta * (x - mean);
+        let (mean_after, sse_after) = suffix[index];
+        let split_sse = sse + sse_after;
+        if best.is_none_or(|b| split_sse < b.split_sse) {
+            best = Some(ChangePoint {
+                index,
+                mean_before: mean,
+                mean_after,
+                total_sse,
+                split_sse,
+            });
+        }
+    }
+    // n >= 2, so the loop ran at least once.
+    Ok(best.expect("at least one split"))
 }

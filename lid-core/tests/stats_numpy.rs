@@ -119,3 +119,56 @@ fn undefined_statistics_are_errors() {
     assert!(prefix_summaries(&X, &[0]).is_err());
     assert!(bootstrap_mean_ci(&X, 0.95, 0, 1).is_err());
 }
+
+/// numpy 2.x: `np.corrcoef(x[:n-lag], y[lag:])[0, 1]` for lag >= 0,
+/// `np.corrcoef(x[-lag:], y[:n+lag])[0, 1]` for lag < 0 (same X, Y as above).
+#[test]
+fn lagged_correlations_match_numpy() {
+    let want = [
+        (-2, -0.5547335467256529),
+        (-1, -0.08162096409905276),
+        (0, 0.46485653376645325),
+        (1, 0.1238140551892936),
+        (2, -0.3943188788577896),
+    ];
+    let got = lagged_correlations(&X, &Y, 2).unwrap();
+    assert_eq!(got.len(), want.len());
+    for (g, (lag, r)) in got.iter().zip(want) {
+        assert_eq!(g.lag, lag);
+        assert_eq!(g.pairs, 9 - lag.unsigned_abs() as usize);
+        close(g.correlation, r);
+    }
+    assert_eq!(lead_lag(&X, &Y, 2).unwrap().lag, 0);
+    // y is x delayed by 3 steps: x leads y by 3.
+    let x: Vec<f64> = (0..40).map(|t| ((t * t) % 17) as f64).collect();
+    let y: Vec<f64> = (0..40)
+        .map(|t| if t >= 3 { x[t - 3] } else { 0.0 })
+        .collect();
+    let best = lead_lag(&x, &y, 6).unwrap();
+    assert_eq!((best.lag, best.pairs), (3, 37));
+    close(best.correlation, 1.0);
+    assert!(lagged_correlations(&X, &Y, 7).is_err());
+    assert!(lagged_correlations(&X, &Y[..8], 1).is_err());
+}
+
+/// numpy: the split minimising `((s[:i] - s[:i].mean())**2).sum() + ((s[i:] - s[i:].mean())**2).sum()`
+/// over `i in 1..n` for `s = [1.0, 1.2, 0.9, 1.1, 3.0, 3.2, 2.9, 3.1, 3.0, 2.8]`: index 4, means 1.05 and
+/// 3.0, total SSE 9.276, split SSE 0.15. With an offset of 1e6 numpy's own sums drift by 4e-11.
+#[test]
+fn change_point_matches_numpy() {
+    let s = [1.0, 1.2, 0.9, 1.1, 3.0, 3.2, 2.9, 3.1, 3.0, 2.8];
+    let cp = change_point(&s).unwrap();
+    assert_eq!(cp.index, 4);
+    close(cp.mean_before, 1.05);
+    close(cp.mean_after, 3.0);
+    close(cp.total_sse, 9.276);
+    close(cp.split_sse, 0.15);
+    let shifted: Vec<f64> = s.iter().map(|v| v + 1e6).collect();
+    let cp = change_point(&shifted).unwrap();
+    assert_eq!(cp.index, 4);
+    assert!((cp.mean_before - 1000001.05).abs() < 1e-8);
+    assert!((cp.total_sse - 9.276).abs() < 1e-8 && (cp.split_sse - 0.15).abs() < 1e-8);
+    assert!(change_point(&[2.0, 2.0, 2.0]).is_err());
+    assert!(change_point(&[1.0]).is_err());
+    assert!(change_point(&[1.0, f64::NAN]).is_err());
+}
