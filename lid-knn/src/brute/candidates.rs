@@ -141,8 +141,8 @@ impl RowCandidates {
 
     fn switch_to_exact(&mut self, ctx: &RowContext<'_>) {
         let mut best: Vec<(f64, u32)> = Vec::with_capacity(ctx.k + 1);
-        for &(_, j) in &self.approx {
-            insert_bounded(&mut best, (ctx.exact_distance(j), j), ctx.k);
+        for item in exact_distances(&self.approx, ctx) {
+            insert_bounded(&mut best, item, ctx.k);
         }
         self.approx = Vec::new();
         if best.len() == ctx.k {
@@ -160,20 +160,7 @@ impl RowCandidates {
                 self.prune(ctx);
                 match self.exact.take() {
                     Some(best) => best,
-                    None => {
-                        // Candidate rows are scattered in memory: fetch the next while computing.
-                        let approx = &self.approx;
-                        approx
-                            .iter()
-                            .enumerate()
-                            .map(|(t, &(_, j))| {
-                                if let Some(&(_, next)) = approx.get(t + 1) {
-                                    ctx.prefetch(next);
-                                }
-                                (ctx.exact_distance(j), j)
-                            })
-                            .collect()
-                    }
+                    None => exact_distances(&self.approx, ctx).collect(),
                 }
             }
         };
@@ -189,6 +176,20 @@ impl RowCandidates {
         );
         chosen
     }
+}
+
+/// `(exact distance, index)` of every candidate, in order. Candidate rows are scattered in memory, so
+/// the next one is prefetched while the current distance is computed.
+fn exact_distances<'a>(
+    approx: &'a [(f32, u32)],
+    ctx: &'a RowContext<'_>,
+) -> impl Iterator<Item = (f64, u32)> + 'a {
+    approx.iter().enumerate().map(move |(t, &(_, j))| {
+        if let Some(&(_, next)) = approx.get(t + 1) {
+            ctx.prefetch(next);
+        }
+        (ctx.exact_distance(j), j)
+    })
 }
 
 /// Inserts into a list sorted by `(distance, index)`, keeping at most `k` entries.

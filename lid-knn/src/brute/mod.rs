@@ -561,10 +561,11 @@ fn scan_row(
     let mut c0 = 0;
     while c0 < g.len() {
         let end = (c0 + CHUNK).min(g.len());
-        let mut any = false;
-        for c in c0..end {
-            any |= ni + nj[c] + g[c] <= theta;
-        }
+        let any = if end - c0 == CHUNK {
+            chunk_may_hit(&g[c0..end], &nj[c0..end], ni, theta, &[theta; CHUNK])
+        } else {
+            (c0..end).any(|c| ni + nj[c] + g[c] <= theta)
+        };
         if any {
             for c in c0..end {
                 let a = ni + nj[c] + g[c];
@@ -626,7 +627,7 @@ fn scan_row_pair(
 }
 
 /// Whether any of 16 tile entries passes the row threshold `tr` or its column threshold `tc[c]`: the
-/// pre-filter of [`scan_row_pair`], which nearly always says no. `a = (ni + nj[c]) + g[c]` is rounded
+/// pre-filter of [`scan_row_pair`] and [`scan_row`] (`tc` all `tr`), which nearly always says no. `a = (ni + nj[c]) + g[c]` is rounded
 /// exactly as in the per-element loop, so the filter never disagrees with it. SSE2 (part of every
 /// x86-64 CPU): the compiler left this loop scalar, and it runs once per 16 of the N^2 / 2 pairs.
 #[inline(always)]

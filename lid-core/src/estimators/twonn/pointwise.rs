@@ -284,12 +284,13 @@ fn direct_first_two(
         return;
     };
     let l = members.len();
+    // Every value is overwritten for each chunk.
+    approx.clear();
+    approx.resize(4 * l, 0.0);
     for chunk in fallback.chunks(4) {
         // Fewer than four: the last row is repeated (its values are computed and ignored).
         let xs: [&[f32]; 4] =
             std::array::from_fn(|t| cloud.row(chunk[t.min(chunk.len() - 1)] as usize));
-        approx.clear();
-        approx.resize(4 * l, 0.0);
         for (p, &m) in members.iter().enumerate() {
             if let Some(&next) = members.get(p + 1) {
                 prefetch(cloud.row(next as usize));
