@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the cargo-fuzz targets of fuzz/ (its own workspace; needs a nightly toolchain), one at a time.
 #
-# Targets: input_npy, input_safetensors (the `lid` CLI's readers, lid-experiments/src/input.rs) and
+# Targets: input_npy, input_safetensors (the `lid` CLI's readers, lid-experiments/src/cli/input.rs) and
 # cloud_estimate (PointCloud + BruteForce / KdTree against the ExhaustiveSearch oracle + TwoNN).
 # Installs cargo-fuzz (crates.io, --locked) when it is missing. Seeds come from fuzz/seeds/<target>
 # (committed); new corpus entries go to fuzz/corpus/<target> and crashes to fuzz/artifacts/<target>

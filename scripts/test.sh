@@ -6,3 +6,5 @@ cd "$repo"
 bash scripts/fetch-assets.sh
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+# lid-knn's candle backend (DeviceBruteForce on the CPU device) is behind its `device` feature.
+cargo test -p lid-knn --features device

@@ -6,7 +6,7 @@ use libfuzzer_sys::fuzz_target;
 
 /// The CLI's reader, compiled from its own source (see fuzz/Cargo.toml for why not as a dependency).
 #[allow(dead_code)]
-#[path = "../../lid-experiments/src/input.rs"]
+#[path = "../../lid-experiments/src/cli/input.rs"]
 mod input;
 
 fuzz_target!(|data: &[u8]| {

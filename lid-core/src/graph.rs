@@ -1,6 +1,8 @@
 //! [`KnnGraph`], the one currency between neighbour search and the estimators, the
 //! [`NeighborSearch`] trait that backends implement, and [`ExhaustiveSearch`], the plain O(N^2)
-//! reference search that serves as test oracle.
+//! reference search that serves as test oracle. A graph that is already built serves as a
+//! [`NeighborSearch`] itself through [`KnnGraph::as_search`] (truncated to any smaller `k`), so one
+//! O(N^2) search can feed several estimators.
 //!
 //! Conventions (every backend follows them, so results never depend on the backend or thread count):
 //! - distances are Euclidean, computed by [`crate::euclidean_distance`] (f64 accumulation);
@@ -175,6 +177,98 @@ impl KnnGraph {
     }
 }
 
+impl KnnGraph {
+    /// This graph as a [`NeighborSearch`] over the cloud it was built on: asked for `k <= self.k()`
+    /// neighbours it returns [`KnnGraph::truncated`] (rows are sorted, so the first `k` are the `k`
+    /// nearest), without searching again. `kind` is the kind of the backend that built the graph (a
+    /// graph does not know it); [`GraphSearch::or_else`] adds a backend for larger `k`.
+    ///
+    /// ```
+    /// use lid_core::estimators::{GlobalEstimator, TwoNN};
+    /// use lid_core::{ExhaustiveSearch, NeighborSearch, PointCloud, SearchKind};
+    /// let cloud = PointCloud::from_vec((0..90).map(|i| ((i * 7) % 31) as f32).collect(), 30, 3).unwrap();
+    /// let graph = ExhaustiveSearch.knn_graph(&cloud, 10).unwrap();
+    /// // The global TwoNN asks for 2 neighbours: served from the graph, no second search.
+    /// let reused = TwoNN::new().estimate_global(&cloud, &graph.as_search(SearchKind::Exact)).unwrap();
+    /// let direct = TwoNN::new().estimate_global(&cloud, &ExhaustiveSearch).unwrap();
+    /// assert_eq!(reused, direct);
+    /// ```
+    pub fn as_search(&self, kind: SearchKind) -> GraphSearch<'_> {
+        GraphSearch {
+            graph: self,
+            kind,
+            fallback: None,
+        }
+    }
+}
+
+/// A built [`KnnGraph`] serving as a [`NeighborSearch`] (made by [`KnnGraph::as_search`]).
+///
+/// It answers only for the cloud the graph was built on: the point count is checked (the
+/// coordinates cannot be, cheaply), so do not hand it another cloud of the same size.
+#[derive(Clone, Copy)]
+pub struct GraphSearch<'g> {
+    graph: &'g KnnGraph,
+    kind: SearchKind,
+    fallback: Option<&'g dyn NeighborSearch>,
+}
+
+impl std::fmt::Debug for GraphSearch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphSearch")
+            .field("n_points", &self.graph.n_points())
+            .field("k", &self.graph.k())
+            .field("kind", &self.kind)
+            .field("fallback", &self.fallback.map(|s| s.name()))
+            .finish()
+    }
+}
+
+impl<'g> GraphSearch<'g> {
+    /// Asks `fallback` when more neighbours are wanted than the graph holds (instead of failing).
+    /// The fallback must be a backend of the same kind for [`NeighborSearch::kind`] to stay true.
+    pub fn or_else(mut self, fallback: &'g dyn NeighborSearch) -> Self {
+        self.fallback = Some(fallback);
+        self
+    }
+
+    /// The graph served.
+    pub fn graph(&self) -> &'g KnnGraph {
+        self.graph
+    }
+}
+
+impl NeighborSearch for GraphSearch<'_> {
+    fn name(&self) -> &'static str {
+        "precomputed"
+    }
+
+    fn kind(&self) -> SearchKind {
+        self.kind
+    }
+
+    /// The first `k` neighbours of the stored graph, or the fallback's graph when `k` exceeds the
+    /// stored `k` and a fallback was given.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] when `cloud` has another number of points than the graph;
+    /// [`Error::InvalidParameter`] named `k` for `k == 0`, or `k` above the stored `k` without a
+    /// fallback; the fallback's errors.
+    fn knn_graph(&self, cloud: &PointCloud<'_>, k: usize) -> Result<KnnGraph> {
+        if cloud.n_points() != self.graph.n_points() {
+            return Err(Error::ShapeMismatch {
+                what: "cloud given to a precomputed kNN graph",
+                expected: format!("{} points", self.graph.n_points()),
+                got: format!("{} points", cloud.n_points()),
+            });
+        }
+        match self.fallback {
+            Some(fallback) if k > self.graph.k() => fallback.knn_graph(cloud, k),
+            _ => self.graph.truncated(k),
+        }
+    }
+}
+
 /// Checks that `k` neighbours can be found among `n` points (each point has `n - 1` candidates).
 ///
 /// # Errors
@@ -336,6 +430,48 @@ mod tests {
         assert!(matches!(out_of_range, Err(Error::InvalidGraph { .. })));
         let nan = KnnGraph::from_parts(3, 1, vec![1, 0, 1], vec![1.0, f64::NAN, 2.0]);
         assert!(matches!(nan, Err(Error::InvalidGraph { .. })));
+    }
+
+    #[test]
+    fn a_graph_serves_as_a_search_with_truncation() {
+        let cloud = PointCloud::from_array(array![[0.0f32], [1.0], [3.0], [7.0], [15.0]]).unwrap();
+        let g = ExhaustiveSearch.knn_graph(&cloud, 3).unwrap();
+        let search = g.as_search(SearchKind::Exact);
+        for k in 1..=3 {
+            assert_eq!(
+                search.knn_graph(&cloud, k).unwrap(),
+                ExhaustiveSearch.knn_graph(&cloud, k).unwrap(),
+                "k = {k}"
+            );
+        }
+        assert_eq!(search.kind(), SearchKind::Exact);
+        assert_eq!(
+            g.as_search(SearchKind::Approximate).kind(),
+            SearchKind::Approximate
+        );
+        assert!(matches!(
+            search.knn_graph(&cloud, 4),
+            Err(Error::InvalidParameter { name: "k", .. })
+        ));
+        assert!(matches!(
+            search.knn_graph(&cloud, 0),
+            Err(Error::InvalidParameter { name: "k", .. })
+        ));
+        let other = PointCloud::from_array(array![[0.0f32], [1.0], [2.0]]).unwrap();
+        assert!(matches!(
+            search.knn_graph(&other, 1),
+            Err(Error::ShapeMismatch { .. })
+        ));
+        // With a fallback, a larger k is searched; a smaller one still comes from the graph.
+        let with_fallback = search.or_else(&ExhaustiveSearch);
+        assert_eq!(
+            with_fallback.knn_graph(&cloud, 4).unwrap(),
+            ExhaustiveSearch.knn_graph(&cloud, 4).unwrap()
+        );
+        assert_eq!(
+            with_fallback.knn_graph(&cloud, 2).unwrap(),
+            g.truncated(2).unwrap()
+        );
     }
 
     #[test]

@@ -28,5 +28,6 @@ pub use cloud::PointCloud;
 pub use distance::{euclidean_distance, prefetch, squared_euclidean_distance};
 pub use error::{Error, Result};
 pub use graph::{
-    by_distance_then_index, check_k, ExhaustiveSearch, KnnGraph, NeighborSearch, SearchKind,
+    by_distance_then_index, check_k, ExhaustiveSearch, GraphSearch, KnnGraph, NeighborSearch,
+    SearchKind,
 };

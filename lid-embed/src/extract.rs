@@ -16,7 +16,10 @@ use crate::error::{Error, Result};
 use crate::filter::TokenFilter;
 use crate::load::LoadedModel;
 use crate::models::LayerIndex;
-use crate::output::{NpyShards, ShardInfo, TokenRecord, TokenWriter};
+use crate::output::atomic::write_atomic;
+use crate::output::{
+    Manifest, NpyShards, ShardInfo, TokenRecord, TokenWriter, MANIFEST_FILE, PARTIAL_MARKER,
+};
 use crate::tokenize::TextTokenizer;
 
 /// Extraction settings; [`Default`] gives the paper's values.
@@ -55,7 +58,10 @@ pub enum OutputTarget {
         tokens: Option<PathBuf>,
     },
     /// A directory: `layer_<index>/shard_00000.npy`, ... per layer (absolute index), `tokens.jsonl`
-    /// (one object per row, shared by all layers) and `manifest.json`.
+    /// (one object per row, shared by all layers) and `manifest.json` (written by
+    /// [`write_manifest`]). From the start of [`extract`] until [`write_manifest`] the directory holds
+    /// the [`PARTIAL_MARKER`] file, and a manifest of an earlier run is removed first, so a failed or
+    /// killed extraction never looks complete.
     Directory {
         /// The output directory (created if needed).
         dir: PathBuf,
@@ -127,6 +133,15 @@ struct Prepared {
 }
 
 /// Runs the whole pipeline. `progress` is called after every batch.
+///
+/// Outputs are complete or absent: files are written under temporary names and renamed only after
+/// the last batch (token metadata first, vectors last), and a directory target carries the
+/// [`PARTIAL_MARKER`] until [`write_manifest`] (see [`OutputTarget::Directory`]). Sequence lengths are
+/// checked against the model's hard position limit after tokenisation, before any vector is
+/// computed ([`LoadedModel::check_max_length`]).
+///
+/// # Errors
+/// Bad options, a sequence longer than the model's positions, tokenizer, model or I/O failures.
 pub fn extract(
     model: &LoadedModel,
     tokenizer: &TextTokenizer,
@@ -193,6 +208,10 @@ pub fn extract(
         }
     }
 
+    if let OutputTarget::Directory { dir, .. } = target {
+        start_directory(dir)?;
+    }
+
     // Pass 1: tokenise, decide the kept rows, write the metadata in corpus order.
     let mut token_writer = tokens_path
         .as_deref()
@@ -231,16 +250,17 @@ pub fn extract(
             rows += kept;
         }
     }
-    let tokens_file = match token_writer {
-        Some(w) => {
-            let written = w.finish()?;
-            debug_assert_eq!(written, rows);
-            tokens_path.as_ref().map(|p| match target {
+    let longest = prepared.iter().map(|p| p.ids.len()).max().unwrap_or(0);
+    model.check_max_length(longest)?;
+    let tokens_file = match (&token_writer, &tokens_path) {
+        (Some(w), Some(p)) => {
+            debug_assert_eq!(w.rows(), rows);
+            Some(match target {
                 OutputTarget::Directory { .. } => "tokens.jsonl".to_string(),
                 OutputTarget::NpyFile { .. } => p.display().to_string(),
             })
         }
-        None => None,
+        _ => None,
     };
 
     // Output files at their final size.
@@ -305,6 +325,14 @@ pub fn extract(
         done.tokens_done += batch.iter().map(|&i| prepared[i].ids.len()).sum::<usize>();
         progress(done);
     }
+    // Publish: check every file first, then the metadata, then the vectors (a vector file under its
+    // final name always has its metadata next to it).
+    for out in &outputs {
+        out.check_complete()?;
+    }
+    if let Some(w) = token_writer {
+        w.commit()?;
+    }
     let layers = opts
         .layers
         .iter()
@@ -314,7 +342,7 @@ pub fn extract(
             Ok(LayerOutput {
                 requested: req.0,
                 index,
-                shards: out.finish()?,
+                shards: out.commit()?,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -332,25 +360,54 @@ pub fn extract(
     })
 }
 
-/// Writes `manifest.json` into an output directory: the extraction [`Summary`] plus whatever the
-/// caller records about the run (`provenance`: model, corpus, selection, seeds, device, versions).
+/// Marks `dir` as being written: creates it, writes the [`PARTIAL_MARKER`] and removes the manifest
+/// of an earlier run, if any.
+fn start_directory(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    write_atomic(
+        &dir.join(PARTIAL_MARKER),
+        b"lid embed is writing this folder, or was interrupted: it holds no result until \
+          manifest.json appears and this file is gone.\n",
+    )?;
+    let old = dir.join(MANIFEST_FILE);
+    match std::fs::remove_file(&old) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(&old, e)),
+    }
+}
+
+/// Writes `manifest.json` into an output directory, then removes the [`PARTIAL_MARKER`]: the
+/// extraction [`Summary`] plus whatever the caller records about the run (`provenance`: model,
+/// corpus, selection, seeds, device, versions). Read it back with [`crate::output::read_manifest`].
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
 pub fn write_manifest(
     dir: &Path,
     summary: &Summary,
     options: &ExtractOptions,
     provenance: serde_json::Value,
 ) -> Result<PathBuf> {
-    let path = dir.join("manifest.json");
-    let manifest = serde_json::json!({
-        "format": "lid-embed manifest v1",
-        "lid_embed_version": env!("CARGO_PKG_VERSION"),
-        "complete": true,
-        "options": options,
-        "summary": summary,
-        "provenance": provenance,
-        "how_to_read": "each layer's rows are the concatenation of its shards in order; row r of every layer is described by line r of tokens.jsonl",
-    });
+    let path = dir.join(MANIFEST_FILE);
+    let manifest = Manifest {
+        format: "lid-embed manifest v1".into(),
+        lid_embed_version: env!("CARGO_PKG_VERSION").into(),
+        complete: true,
+        options: serde_json::to_value(options).map_err(|e| Error::io(&path, e.into()))?,
+        summary: summary.clone(),
+        provenance,
+        how_to_read: "each layer's rows are the concatenation of its shards in order; row r of \
+                      every layer is described by line r of tokens.jsonl"
+            .into(),
+    };
     let text = serde_json::to_string_pretty(&manifest).map_err(|e| Error::io(&path, e.into()))?;
-    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+    write_atomic(&path, (text + "\n").as_bytes())?;
+    let marker = dir.join(PARTIAL_MARKER);
+    match std::fs::remove_file(&marker) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(&marker, e)),
+    }
     Ok(path)
 }

@@ -26,6 +26,30 @@ pub enum Architecture {
     QuantizedLlama,
 }
 
+/// How long a sequence the model can take, as read from its configuration at load time.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum PositionLimit {
+    /// Learned position embeddings (BERT, RoBERTa, GPT-2) or an unimplemented sliding window: a
+    /// longer sequence cannot be run at all.
+    Hard {
+        /// Longest sequence in tokens, special tokens included.
+        max_tokens: usize,
+        /// Where the number comes from, for messages (`n_positions = 1024 in config.json`).
+        source: String,
+    },
+    /// Rotary positions (Llama family, GGUF): longer sequences run, but the model was trained up
+    /// to this length only.
+    Trained {
+        /// The trained length in tokens.
+        max_tokens: usize,
+        /// Where the number comes from, for messages.
+        source: String,
+    },
+    /// The configuration states no limit.
+    Unknown,
+}
+
 /// A loaded model with what extraction needs to know about it.
 pub struct LoadedModel {
     /// The forward pass.
@@ -40,6 +64,8 @@ pub struct LoadedModel {
     pub path: PathBuf,
     /// The device the weights live on.
     pub device: Device,
+    /// The longest sequence the model takes (see [`LoadedModel::check_max_length`]).
+    pub position_limit: PositionLimit,
 }
 
 impl LoadedModel {
@@ -50,6 +76,60 @@ impl LoadedModel {
             .pad
             .or_else(|| self.special.eos.first().copied())
             .unwrap_or(0)
+    }
+
+    /// Checks a truncation length (the `--max-length` flag of `lid embed`) against
+    /// [`LoadedModel::position_limit`], so that a too-long setting fails at load time and not when
+    /// a long sequence reaches the model hours into a corpus. Returns a warning to show the user
+    /// when the length exceeds a rotary model's trained length (allowed, but outside what the model
+    /// saw in training).
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] for `max-length` when it exceeds a hard limit; the message names the
+    /// limit, where it comes from and the value to pass instead.
+    pub fn check_max_length(&self, max_length: usize) -> Result<Option<String>> {
+        match &self.position_limit {
+            PositionLimit::Hard { max_tokens, source } if max_length > *max_tokens => {
+                Err(Error::InvalidOption {
+                    option: "max-length",
+                    reason: format!(
+                        "{max_length} tokens is more than model {} can take: it has {max_tokens} \
+                         positions ({source}); pass --max-length {max_tokens} or less",
+                        self.path.display()
+                    ),
+                })
+            }
+            PositionLimit::Trained { max_tokens, source } if max_length > *max_tokens => {
+                Ok(Some(format!(
+                    "--max-length {max_length} exceeds the length model {} was trained on \
+                     ({max_tokens} tokens, {source}); rotary positions beyond it run, but the \
+                     vectors of later tokens come from positions the model never saw",
+                    self.path.display()
+                )))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// The position limit of a BERT or RoBERTa configuration (RoBERTa numbers positions from
+/// `pad_token_id + 1`, so it has `pad_token_id + 1` fewer usable positions).
+fn encoder_position_limit(cfg: &bert::Config, roberta: bool) -> PositionLimit {
+    let n = cfg.max_position_embeddings;
+    if roberta {
+        let offset = cfg.pad_token_id.unwrap_or(1) as usize + 1;
+        PositionLimit::Hard {
+            max_tokens: n.saturating_sub(offset),
+            source: format!(
+                "max_position_embeddings = {n} in config.json, minus {offset} because RoBERTa \
+                 positions start at pad_token_id + 1"
+            ),
+        }
+    } else {
+        PositionLimit::Hard {
+            max_tokens: n,
+            source: format!("max_position_embeddings = {n} in config.json"),
+        }
     }
 }
 
@@ -137,7 +217,7 @@ pub fn load_model(path: &Path, device: &Device) -> Result<LoadedModel> {
     // SAFETY: the files are memory-mapped read-only; candle's documented requirement is that they are
     // not modified while mapped, which holds for model files we only read.
     let vb = unsafe { VarBuilder::from_mmaped_safetensors(&files, DType::F32, device)? };
-    let (model, architecture, special): (Box<dyn HiddenStateModel>, _, _) =
+    let (model, architecture, special, position_limit): (Box<dyn HiddenStateModel>, _, _, _) =
         match model_type.as_str() {
             "bert" | "roberta" => {
                 let cfg: bert::Config = parse_config(&value, &config_path)?;
@@ -146,6 +226,7 @@ pub fn load_model(path: &Path, device: &Device) -> Result<LoadedModel> {
                     eos: cfg.eos_token_id.into_iter().collect(),
                     pad: cfg.pad_token_id,
                 };
+                let limit = encoder_position_limit(&cfg, model_type == "roberta");
                 if model_type == "bert" {
                     // BERT configs carry no bos/eos in the sense of the paper's filter ([CLS]/[SEP] kept).
                     let special = SpecialIds {
@@ -157,6 +238,7 @@ pub fn load_model(path: &Path, device: &Device) -> Result<LoadedModel> {
                         Box::new(bert::Bert::load(vb, &cfg)?),
                         Architecture::Bert,
                         special,
+                        limit,
                     )
                 } else {
                     let special = SpecialIds {
@@ -167,6 +249,7 @@ pub fn load_model(path: &Path, device: &Device) -> Result<LoadedModel> {
                         Box::new(crate::models::roberta::Roberta::load(vb, &cfg)?),
                         Architecture::Roberta,
                         special,
+                        limit,
                     )
                 }
             }
@@ -177,10 +260,15 @@ pub fn load_model(path: &Path, device: &Device) -> Result<LoadedModel> {
                     eos: cfg.eos_token_id.into_iter().collect(),
                     pad: cfg.pad_token_id,
                 };
+                let limit = PositionLimit::Hard {
+                    max_tokens: cfg.n_positions,
+                    source: format!("n_positions = {} in config.json", cfg.n_positions),
+                };
                 (
                     Box::new(gpt2::Gpt2::load(vb, &cfg)?),
                     Architecture::Gpt2,
                     special,
+                    limit,
                 )
             }
             "llama" | "mistral" | "qwen2" => {
@@ -200,10 +288,25 @@ pub fn load_model(path: &Path, device: &Device) -> Result<LoadedModel> {
                         .as_ref()
                         .and_then(|p| p.to_vec().first().copied()),
                 };
+                let limit = match (cfg.sliding_window, cfg.max_position_embeddings) {
+                    (Some(window), _) => PositionLimit::Hard {
+                        max_tokens: window,
+                        source: format!(
+                            "sliding_window = {window} in config.json; sliding-window attention \
+                             is not implemented"
+                        ),
+                    },
+                    (None, Some(n)) => PositionLimit::Trained {
+                        max_tokens: n,
+                        source: format!("max_position_embeddings = {n} in config.json"),
+                    },
+                    (None, None) => PositionLimit::Unknown,
+                };
                 (
                     Box::new(llama::Llama::load(vb, &cfg)?),
                     Architecture::Llama,
                     special,
+                    limit,
                 )
             }
             _ => {
@@ -221,6 +324,7 @@ pub fn load_model(path: &Path, device: &Device) -> Result<LoadedModel> {
         tokenizer_path: tokenizer.is_file().then_some(tokenizer),
         path: path.to_path_buf(),
         device: device.clone(),
+        position_limit,
     })
 }
 
@@ -233,6 +337,13 @@ fn load_gguf(path: &Path, device: &Device) -> Result<LoadedModel> {
         pad: cfg.pad_token_id,
     };
     let sibling = path.with_file_name("tokenizer.json");
+    let position_limit = match cfg.context_length {
+        Some(n) => PositionLimit::Trained {
+            max_tokens: n,
+            source: format!("llama.context_length = {n} in the GGUF metadata"),
+        },
+        None => PositionLimit::Unknown,
+    };
     Ok(LoadedModel {
         model: Box::new(model),
         architecture: Architecture::QuantizedLlama,
@@ -240,5 +351,6 @@ fn load_gguf(path: &Path, device: &Device) -> Result<LoadedModel> {
         tokenizer_path: sibling.is_file().then_some(sibling),
         path: path.to_path_buf(),
         device: device.clone(),
+        position_limit,
     })
 }

@@ -1,18 +1,35 @@
 //! Streaming output: 2-D little-endian f32 `.npy` files written in place at known row offsets, split
-//! into shards of at most `shard_rows` rows, plus the per-token JSONL metadata.
+//! into shards of at most `shard_rows` rows, plus the per-token JSONL metadata, the manifest of an
+//! output directory, and the readers of both.
 //!
 //! The row count of every sequence is known after tokenisation (the filter depends on token ids
 //! only), so each file is created at its final size with a complete header, and each batch's rows are
 //! written straight to their place in corpus order. Memory stays bounded by one batch, the rows come
 //! out in corpus order although batches are grouped by length, and a written file never holds
-//! padding. A file counts the rows written and [`NpyShards::finish`] fails unless their number equals
+//! padding. A file counts the rows written and [`NpyShards::commit`] fails unless their number equals
 //! the rows it holds (the extractor writes each row once).
+//!
+//! Complete or absent: every file is written under a temporary name and renamed when complete
+//! ([`atomic`], the workspace's one helper for this), so a failed or killed extraction leaves no
+//! `.npy` that could be read as a result. An output directory carries a [`PARTIAL_MARKER`] file from
+//! the start of an extraction until its [`MANIFEST_FILE`] is written; [`read_manifest`] refuses a
+//! directory with the marker or without a manifest.
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Seek, SeekFrom, Write};
+pub mod atomic;
+
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::extract::{LayerOutput, Summary};
+use atomic::AtomicFile;
+
+/// Name of the manifest of an output directory, written last.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// Name of the marker file that sits in an output directory while it is being written (and stays
+/// when the extraction fails or is killed).
+pub const PARTIAL_MARKER: &str = "PARTIAL";
 
 /// Builds the header of a C-order 2-D `<f4` `.npy` file (format version 1.0), padded to 64 bytes.
 pub fn npy_header(rows: usize, cols: usize) -> Vec<u8> {
@@ -28,10 +45,10 @@ pub fn npy_header(rows: usize, cols: usize) -> Vec<u8> {
     header
 }
 
-/// One `.npy` file of `rows x cols` f32, written at row offsets.
+/// One `.npy` file of `rows x cols` f32, written at row offsets under a temporary name.
 struct NpyFile {
     path: PathBuf,
-    file: File,
+    file: AtomicFile,
     header_len: u64,
     rows: usize,
     cols: usize,
@@ -40,20 +57,11 @@ struct NpyFile {
 
 impl NpyFile {
     fn create(path: &Path, rows: usize, cols: usize) -> Result<Self> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)
-            .map_err(|e| Error::io(path, e))?;
+        let mut file = AtomicFile::create(path)?;
         let header = npy_header(rows, cols);
         file.write_all(&header).map_err(|e| Error::io(path, e))?;
         let size = header.len() as u64 + (rows * cols * 4) as u64;
-        file.set_len(size).map_err(|e| Error::io(path, e))?;
+        file.set_len(size)?;
         Ok(Self {
             path: path.to_path_buf(),
             file,
@@ -92,6 +100,21 @@ impl NpyFile {
         self.written += n;
         Ok(())
     }
+
+    fn check_complete(&self) -> Result<()> {
+        if self.written != self.rows {
+            return Err(Error::InvalidOption {
+                option: "output",
+                reason: format!(
+                    "{} has {} of {} rows written",
+                    self.path.display(),
+                    self.written,
+                    self.rows
+                ),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Description of one written shard, for the manifest.
@@ -103,7 +126,8 @@ pub struct ShardInfo {
     pub rows: usize,
 }
 
-/// The rows of one layer, split into shard files of at most `shard_rows` rows each.
+/// The rows of one layer, split into shard files of at most `shard_rows` rows each; nothing appears
+/// under the final names before [`NpyShards::commit`].
 pub struct NpyShards {
     shards: Vec<(NpyFile, usize, String)>, // (file, first global row, relative name)
     shard_rows: usize,
@@ -111,7 +135,10 @@ pub struct NpyShards {
 }
 
 impl NpyShards {
-    /// A single `.npy` file holding all `rows`.
+    /// A single `.npy` file holding all `rows` (its folder must exist).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the temporary file cannot be created.
     pub fn single(path: &Path, rows: usize, cols: usize) -> Result<Self> {
         let name = path
             .file_name()
@@ -124,8 +151,12 @@ impl NpyShards {
         })
     }
 
-    /// Shards `dir/<prefix>_00000.npy`, ... of at most `shard_rows` rows; `relative` is the
-    /// directory's name relative to the output root, recorded in [`ShardInfo::file`].
+    /// Shards `dir/shard_00000.npy`, ... of at most `shard_rows` rows (`dir` is created);
+    /// `relative` is the directory's name relative to the output root, recorded in
+    /// [`ShardInfo::file`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] for `shard_rows == 0`; [`Error::Io`] when a file cannot be created.
     pub fn sharded(
         dir: &Path,
         relative: &str,
@@ -139,6 +170,7 @@ impl NpyShards {
                 reason: "must be at least 1".into(),
             });
         }
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let count = rows.div_ceil(shard_rows).max(1);
         let mut shards = Vec::with_capacity(count);
         for s in 0..count {
@@ -177,26 +209,29 @@ impl NpyShards {
         Ok(())
     }
 
-    /// Checks every row was written, flushes, and describes the shards.
-    pub fn finish(self) -> Result<Vec<ShardInfo>> {
+    /// Checks that every row of every shard was written.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] naming the first incomplete file.
+    pub fn check_complete(&self) -> Result<()> {
+        self.shards
+            .iter()
+            .try_for_each(|(f, _, _)| f.check_complete())
+    }
+
+    /// Checks every row was written, then syncs and renames every shard to its final name, in
+    /// order; describes the shards. On an error nothing more is renamed and the remaining
+    /// temporary files are removed.
+    ///
+    /// # Errors
+    /// As [`NpyShards::check_complete`], or [`Error::Io`].
+    pub fn commit(self) -> Result<Vec<ShardInfo>> {
+        self.check_complete()?;
         let mut infos = Vec::with_capacity(self.shards.len());
         for (file, _, name) in self.shards {
-            if file.written != file.rows {
-                return Err(Error::InvalidOption {
-                    option: "output",
-                    reason: format!(
-                        "{} has {} of {} rows written",
-                        file.path.display(),
-                        file.written,
-                        file.rows
-                    ),
-                });
-            }
-            file.file.sync_all().map_err(|e| Error::io(&file.path, e))?;
-            infos.push(ShardInfo {
-                file: name,
-                rows: file.rows,
-            });
+            let rows = file.rows;
+            file.file.commit()?;
+            infos.push(ShardInfo { file: name, rows });
         }
         Ok(infos)
     }
@@ -215,28 +250,30 @@ pub struct TokenRecord {
     pub token: String,
 }
 
-/// Writes [`TokenRecord`]s as JSON lines.
+/// Writes [`TokenRecord`]s as JSON lines, under a temporary name until [`TokenWriter::commit`].
 pub struct TokenWriter {
     path: PathBuf,
-    out: BufWriter<File>,
+    out: AtomicFile,
     rows: usize,
 }
 
 impl TokenWriter {
-    /// Creates (truncates) the file.
+    /// Starts the file (its folder must exist; an existing file is replaced at commit).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the temporary file cannot be created.
     pub fn create(path: &Path) -> Result<Self> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        }
-        let file = File::create(path).map_err(|e| Error::io(path, e))?;
         Ok(Self {
             path: path.to_path_buf(),
-            out: BufWriter::new(file),
+            out: AtomicFile::create(path)?,
             rows: 0,
         })
     }
 
     /// Appends one record.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
     pub fn write(&mut self, record: &TokenRecord) -> Result<()> {
         serde_json::to_writer(&mut self.out, record)
             .map_err(|e| Error::io(&self.path, e.into()))?;
@@ -247,9 +284,17 @@ impl TokenWriter {
         Ok(())
     }
 
-    /// Flushes and returns the number of records written.
-    pub fn finish(mut self) -> Result<usize> {
-        self.out.flush().map_err(|e| Error::io(&self.path, e))?;
+    /// Records written so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Syncs and renames the file to its final name; returns the number of records.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn commit(self) -> Result<usize> {
+        self.out.commit()?;
         Ok(self.rows)
     }
 }
@@ -310,48 +355,134 @@ pub fn read_npy_f32(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
     Ok((rows, cols, data))
 }
 
-/// Reads one layer of a `lid embed` output directory: its shards concatenated in order, as
-/// `(rows, cols, data)`. `layer` matches the index as requested (e.g. `-1`) or the absolute index;
-/// `None` picks the only layer. Fails if the manifest is missing or marks the run incomplete.
-pub fn read_layer(dir: &Path, layer: Option<i64>) -> Result<(usize, usize, Vec<f32>)> {
-    let manifest_path = dir.join("manifest.json");
-    let text = std::fs::read_to_string(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
-    let manifest: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Parse {
-        path: manifest_path.clone(),
-        message: e.to_string(),
-    })?;
-    let bad = |message: String| Error::Parse {
-        path: manifest_path.clone(),
+/// The `manifest.json` of a `lid embed` output directory, as written by
+/// [`crate::extract::write_manifest`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Manifest {
+    /// Format name and version (`"lid-embed manifest v1"`).
+    pub format: String,
+    /// Version of `lid-embed` that wrote it.
+    pub lid_embed_version: String,
+    /// Always `true` in a manifest that was written (kept for readers of older folders).
+    pub complete: bool,
+    /// The extraction options (layers, max length, batch size, filter).
+    pub options: serde_json::Value,
+    /// What the extraction produced, with the shards of every layer.
+    pub summary: Summary,
+    /// What the caller recorded about the run (model, corpus, selection, device).
+    pub provenance: serde_json::Value,
+    /// How to read the folder, in words.
+    #[serde(default)]
+    pub how_to_read: String,
+}
+
+impl Manifest {
+    /// The stored layer matching `layer` (the index as requested, e.g. `-1`, or the absolute
+    /// index); `None` picks the only layer.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] for `layer` when it is not stored or when `None` is given and
+    /// several layers are stored; the message lists the stored layers.
+    pub fn layer(&self, layer: Option<i64>) -> Result<&LayerOutput> {
+        let layers = &self.summary.layers;
+        let stored = || {
+            layers
+                .iter()
+                .map(|o| format!("{} (index {})", o.requested, o.index))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match layer {
+            None if layers.len() == 1 => Ok(&layers[0]),
+            None => Err(Error::InvalidOption {
+                option: "layer",
+                reason: format!(
+                    "{} layers are stored ({}); choose one with --layer",
+                    layers.len(),
+                    stored()
+                ),
+            }),
+            Some(l) => layers
+                .iter()
+                .find(|o| o.requested == l)
+                .or_else(|| layers.iter().find(|o| o.index as i64 == l))
+                .ok_or_else(|| Error::InvalidOption {
+                    option: "layer",
+                    reason: format!("layer {l} is not stored (stored: {})", stored()),
+                }),
+        }
+    }
+}
+
+/// Reads the manifest of a `lid embed` output directory.
+///
+/// # Errors
+/// [`Error::Parse`] naming the directory when it carries the [`PARTIAL_MARKER`] (an extraction that
+/// failed, was killed or is still running) or has no manifest (not a finished `lid embed` output),
+/// or when the manifest is malformed or not marked complete.
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
+    let incomplete = |message: String| Error::Parse {
+        path: dir.to_path_buf(),
         message,
     };
-    if manifest["complete"] != serde_json::Value::Bool(true) {
-        return Err(bad("the extraction did not complete".into()));
+    if dir.join(PARTIAL_MARKER).exists() {
+        return Err(incomplete(format!(
+            "incomplete lid embed output: it holds the {PARTIAL_MARKER} marker (the extraction \
+             failed, was interrupted or is still running); run lid embed again"
+        )));
     }
-    let layers: Vec<crate::extract::LayerOutput> =
-        serde_json::from_value(manifest["summary"]["layers"].clone())
-            .map_err(|e| bad(e.to_string()))?;
-    let chosen = match layer {
-        None if layers.len() == 1 => &layers[0],
-        None => return Err(bad(format!("{} layers stored; name one", layers.len()))),
-        Some(l) => layers
-            .iter()
-            .find(|o| o.requested == l)
-            .or_else(|| layers.iter().find(|o| o.index as i64 == l))
-            .ok_or_else(|| {
-                bad(format!(
-                    "layer {l} not stored (have {:?})",
-                    layers.iter().map(|o| o.requested).collect::<Vec<_>>()
-                ))
-            })?,
-    };
+    let path = dir.join(MANIFEST_FILE);
+    if !path.is_file() {
+        return Err(incomplete(format!(
+            "no {MANIFEST_FILE}: not a finished lid embed output directory"
+        )));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| Error::Parse {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    if !manifest.complete {
+        return Err(Error::Parse {
+            path,
+            message: "the extraction did not complete".into(),
+        });
+    }
+    Ok(manifest)
+}
+
+/// Reads one layer of a `lid embed` output directory: its shards concatenated in order, as
+/// `(rows, cols, data)`. `layer` as in [`Manifest::layer`].
+///
+/// # Errors
+/// As [`read_manifest`] and [`Manifest::layer`]; a shard that is unreadable or whose width differs
+/// from the first shard's.
+pub fn read_layer(dir: &Path, layer: Option<i64>) -> Result<(usize, usize, Vec<f32>)> {
+    let manifest = read_manifest(dir)?;
+    read_manifest_layer(dir, manifest.layer(layer)?)
+}
+
+/// Reads the shards of `layer` (from the manifest of `dir`), concatenated in order, as `(rows,
+/// cols, data)`.
+///
+/// # Errors
+/// As [`read_layer`].
+pub fn read_manifest_layer(dir: &Path, layer: &LayerOutput) -> Result<(usize, usize, Vec<f32>)> {
     let (mut rows, mut cols, mut data) = (0, 0, Vec::new());
-    for shard in &chosen.shards {
-        let (r, c, d) = read_npy_f32(&dir.join(&shard.file))?;
-        if rows > 0 && c != cols {
-            return Err(bad(format!(
-                "shard {} has {c} columns, expected {cols}",
-                shard.file
-            )));
+    for (i, shard) in layer.shards.iter().enumerate() {
+        let path = dir.join(&shard.file);
+        let (r, c, d) = read_npy_f32(&path)?;
+        if i > 0 && c != cols {
+            return Err(Error::Parse {
+                path,
+                message: format!("{c} columns, but the layer's first shard has {cols}"),
+            });
+        }
+        if r != shard.rows {
+            return Err(Error::Parse {
+                path,
+                message: format!("{r} rows, but the manifest lists {}", shard.rows),
+            });
         }
         rows += r;
         cols = c;
@@ -382,7 +513,7 @@ mod tests {
         shards
             .write_rows(0, &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
             .unwrap();
-        let infos = shards.finish().unwrap();
+        let infos = shards.commit().unwrap();
         assert_eq!(
             infos.iter().map(|s| s.rows).collect::<Vec<_>>(),
             vec![2, 2, 1]
@@ -394,6 +525,44 @@ mod tests {
 
         let mut incomplete = NpyShards::single(&dir.path().join("x.npy"), 3, 1).unwrap();
         incomplete.write_rows(0, &[1.0]).unwrap();
-        assert!(incomplete.finish().is_err());
+        assert!(incomplete.commit().is_err());
+        // The failed file left nothing: no x.npy, no temporary file.
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, vec!["l".to_string()]);
+    }
+
+    #[test]
+    fn shards_are_invisible_until_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut shards = NpyShards::sharded(&dir.path().join("l"), "l", 4, 1, 2).unwrap();
+        shards.write_rows(0, &[0.0, 1.0, 2.0, 3.0]).unwrap();
+        let npy = |d: &Path| {
+            std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".npy"))
+                .count()
+        };
+        assert_eq!(npy(&dir.path().join("l")), 0, "no .npy before commit");
+        shards.commit().unwrap();
+        assert_eq!(npy(&dir.path().join("l")), 2);
+    }
+
+    #[test]
+    fn manifests_of_incomplete_directories_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = read_manifest(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("no manifest.json"), "{err}");
+        std::fs::write(dir.path().join(MANIFEST_FILE), "{}").unwrap();
+        std::fs::write(dir.path().join(PARTIAL_MARKER), "").unwrap();
+        let err = read_manifest(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("incomplete") && err.contains("PARTIAL"),
+            "{err}"
+        );
     }
 }

@@ -55,6 +55,8 @@ fn embed_writes_npy_and_tokens_in_corpus_order() {
         "778",
         "--batch-size",
         "2",
+        "--max-length",
+        "128",
         "--out",
         out.to_str().unwrap(),
         "--tokens-out",
@@ -108,6 +110,8 @@ fn embed_writes_npy_and_tokens_in_corpus_order() {
         "3",
         "--batch-size",
         "3",
+        "--max-length",
+        "128",
         "--out",
         out2.to_str().unwrap(),
         "--quiet",
@@ -138,6 +142,8 @@ fn embed_directory_output_and_errors() {
         "utterance",
         "--layers",
         "-1,0",
+        "--max-length",
+        "128",
         "--out",
         out.to_str().unwrap(),
         "--quiet",
@@ -162,7 +168,7 @@ fn embed_directory_output_and_errors() {
         "--device",
         "cuda",
         "--out",
-        out.to_str().unwrap(),
+        dir.path().join("cuda_run").to_str().unwrap(),
         "--quiet",
     ]);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -179,7 +185,7 @@ fn embed_directory_output_and_errors() {
         "--corpus",
         corpus.to_str().unwrap(),
         "--out",
-        out.to_str().unwrap(),
+        dir.path().join("no_model_run").to_str().unwrap(),
         "--quiet",
     ]);
     let err = String::from_utf8_lossy(&o.stderr);

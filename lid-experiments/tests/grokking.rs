@@ -2,12 +2,14 @@
 
 use candle_core::{Device, Tensor, Var};
 use lid_core::ExhaustiveSearch;
-use lid_experiments::grokking::config::StudyConfig;
-use lid_experiments::grokking::dataset::{mod_inverse, s5_elements, GrokDataset, Operation};
-use lid_experiments::grokking::model::{ModelConfig, Transformer};
-use lid_experiments::grokking::optim::{AdamW, AdamWConfig, Schedule};
-use lid_experiments::grokking::probe::probe_split;
-use lid_experiments::grokking::train::{draw_batch, evaluate, run_training, Trainer};
+use lid_experiments::studies::grokking::config::StudyConfig;
+use lid_experiments::studies::grokking::dataset::{
+    mod_inverse, s5_elements, GrokDataset, Operation,
+};
+use lid_experiments::studies::grokking::model::{ModelConfig, Transformer};
+use lid_experiments::studies::grokking::optim::{AdamW, AdamWConfig, Schedule};
+use lid_experiments::studies::grokking::probe::probe_split;
+use lid_experiments::studies::grokking::train::{draw_batch, evaluate, run_training, Trainer};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -204,13 +206,13 @@ fn schedule_warms_up_from_a_third_and_decays_to_zero() {
     );
 }
 
-fn smoke() -> StudyConfig {
-    StudyConfig::smoke().resolve().unwrap()
+fn quick() -> StudyConfig {
+    StudyConfig::quick().resolve().unwrap()
 }
 
 #[test]
 fn short_training_reduces_training_loss() {
-    let mut config = smoke();
+    let mut config = quick();
     config.optimizer.lr = 3e-3;
     config.optimizer.weight_decay = 0.01;
     let ds = GrokDataset::new(config.operation, config.p, 0.5, 46).unwrap();
@@ -228,7 +230,7 @@ fn short_training_reduces_training_loss() {
 
 #[test]
 fn probe_is_deterministic_for_a_seed() {
-    let config = smoke();
+    let config = quick();
     let ds = GrokDataset::new(config.operation, config.p, 0.5, 46).unwrap();
     let trainer = Trainer::new(&config, &Device::Cpu).unwrap();
     let a = probe_split(&trainer.model, &ds.train, &config.probe, &ExhaustiveSearch).unwrap();
@@ -254,7 +256,7 @@ fn probe_is_deterministic_for_a_seed() {
 #[test]
 fn resumed_run_equals_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = smoke();
+    let mut config = quick();
     config.steps = 20;
     config.checkpoint_every = 10;
     config.probe.every = 10;
@@ -301,9 +303,9 @@ fn resumed_run_equals_uninterrupted_run() {
 
 #[test]
 fn summary_finds_peak_onset_and_lead() {
-    use lid_experiments::grokking::analysis::summarise_run;
-    use lid_experiments::grokking::probe::ProbeResult;
-    use lid_experiments::grokking::train::MetricsRow;
+    use lid_experiments::studies::grokking::analysis::summarise_run;
+    use lid_experiments::studies::grokking::probe::ProbeResult;
+    use lid_experiments::studies::grokking::train::MetricsRow;
     let probe = |mean: f64| ProbeResult {
         mean,
         std: 1.0,

@@ -12,8 +12,9 @@
 
 use lid_core::estimators::CdfConvention;
 use lid_core::synthetic::{Benchmark, Manifold};
-use lid_experiments::report::RunFolder;
-use lid_experiments::validation::{
+use lid_experiments::run::folder::{read_summary, require_complete};
+use lid_experiments::run::RunFolder;
+use lid_experiments::studies::validation::{
     neighbor_search, run_validation, wide_table, write_run, EstimatorSpec, ValidationConfig,
 };
 
@@ -37,7 +38,8 @@ fn estimators_recover_known_dimensions() {
         Manifold::SwissRoll,
         Manifold::Benchmark(Benchmark::M5aHelix1d),
     ];
-    let config = ValidationConfig::new(manifolds, EstimatorSpec::ALL.to_vec(), vec![2000], 64, 11);
+    let config =
+        ValidationConfig::new(manifolds, EstimatorSpec::ALL.to_vec(), vec![2000], 64, 11).unwrap();
     let search = neighbor_search();
     let result = run_validation(&config, search.as_ref(), |_| {}).unwrap();
     println!("{}", wide_table(&config, &result).to_markdown());
@@ -70,7 +72,8 @@ fn lpca_is_exact_on_affine_pieces() {
         vec![1000],
         64,
         3,
-    );
+    )
+    .unwrap();
     let search = neighbor_search();
     let result = run_validation(&config, search.as_ref(), |_| {}).unwrap();
     for row in &result.rows {
@@ -98,7 +101,8 @@ fn paper_twonn_is_lower_than_corrected() {
         vec![1500],
         64,
         5,
-    );
+    )
+    .unwrap();
     let result = run_validation(&config, neighbor_search().as_ref(), |_| {}).unwrap();
     let (a, b) = (
         result.rows[0].estimate.unwrap(),
@@ -117,21 +121,27 @@ fn run_folder_is_written() {
         vec![200, 300],
         16,
         1,
-    );
+    )
+    .unwrap();
     let result = run_validation(&config, neighbor_search().as_ref(), |_| {}).unwrap();
-    let folder = RunFolder::create(&out).unwrap();
-    write_run(&folder, &config, &result).unwrap();
+    let folder = RunFolder::create(&out, "validation").unwrap();
+    let summary = write_run(folder, &config, &result).unwrap();
     for name in [
         "config.json",
         "results.json",
         "table.csv",
         "table_wide.csv",
         "table.md",
+        "accuracy.csv",
         "report.md",
-        "ratio_vs_n.svg",
-        "ratio_vs_n.png",
+        "summary.json",
+        "local_twonn_box.csv",
         "local_twonn_box.svg",
         "local_twonn_box.png",
+        "ratio_by_estimator.csv",
+        "ratio_by_estimator.svg",
+        "ratio_by_estimator.png",
+        "COMPLETE",
     ] {
         let meta = std::fs::metadata(out.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(meta.len() > 0, "{name} is empty");
@@ -144,9 +154,22 @@ fn run_folder_is_written() {
         serde_json::json!([200, 300])
     );
     assert_eq!(config_json["seeds"], serde_json::json!([1]));
+    assert!(config_json["started_utc"].is_string() && config_json["finished_utc"].is_string());
+    assert!(config_json["versions"]["candle-core"].is_string());
+    assert!(config_json["command_line"].is_array());
     let csv = std::fs::read_to_string(out.join("table.csv")).unwrap();
     // Header + 2 manifolds x 2 sizes x 9 estimators.
     assert_eq!(csv.lines().count(), 1 + 2 * 2 * 9);
+    // The box statistics name each manifold with its true dimension, marked in the figure.
+    let boxes = std::fs::read_to_string(out.join("local_twonn_box.csv")).unwrap();
+    assert!(
+        boxes.contains("swiss_roll (d = 2)") || boxes.contains("(d = 2)"),
+        "{boxes}"
+    );
+    // The folder is complete, and its summary is what the suite report reads.
+    let marker = require_complete(&out).unwrap();
+    assert!(marker.files.contains(&"report.md".to_string()));
+    assert_eq!(read_summary(&out).unwrap(), summary);
     // A second run into the same non-empty folder is refused.
-    assert!(RunFolder::create(&out).is_err());
+    assert!(RunFolder::create(&out, "validation").is_err());
 }

@@ -3,7 +3,7 @@
 //! reach a recall threshold.
 
 use lid_core::{Error, ExhaustiveSearch, KnnGraph, NeighborSearch, PointCloud, SearchKind};
-use lid_knn::{recall, BruteForce, DeviceBruteForce, Hnsw, HnswParams, KdTree};
+use lid_knn::{recall, BruteForce, Hnsw, HnswParams, KdTree};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -152,9 +152,10 @@ backend_tests!(
     dims = [5, 33],
     min_recall = 1.0
 );
+#[cfg(feature = "device")]
 backend_tests!(
     device_brute_force_on_cpu,
-    DeviceBruteForce::new(candle_core::Device::Cpu)
+    lid_knn::DeviceBruteForce::new(candle_core::Device::Cpu)
         .with_block_size(13)
         .unwrap(),
     dims = [3, 40],

@@ -1,99 +1,62 @@
 //! `lid-experiments`: the reproduction suite.
 //!
-//! Without a subcommand it runs the quick validation suite (every estimator on synthetic manifolds of
-//! known dimension) and writes a run folder. Studies are subcommands: add a variant to [`Command`]
-//! and one arm to the `match` in `main`.
+//! Without a subcommand it runs the default suite: the quick preset of every registered study
+//! (`lid_experiments::studies::registry`), each into a subfolder of one run folder, with one
+//! top-level `report.md`. Studies are also subcommands with their own flags: add a variant to
+//! [`Command`] and one arm to the `match` in `main` (the registry is what the suite runs; see
+//! docs/architecture.md). This file is the `anyhow` edge: the library returns
+//! `lid_experiments::Error`.
 
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
-use lid_experiments::report::RunFolder;
-use lid_experiments::validation::{self, ValidationConfig};
+use clap::{Parser, Subcommand};
+use lid_experiments::run::suite::run_suite;
+use lid_experiments::run::RunFolder;
+use lid_experiments::studies::{grokking, registry, validation};
 
 /// Reproductions of Ruppik et al., "Less is More: Local Intrinsic Dimensions of Contextual Language
-/// Models" (NeurIPS 2025). Without a subcommand: the quick validation suite.
+/// Models" (NeurIPS 2025). Without a subcommand: the quick preset of every study, one report.
 #[derive(Debug, Parser)]
-#[command(name = "lid-experiments", version, about)]
+#[command(
+    name = "lid-experiments",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
+    /// Suite run folder (default: runs/suite-YYYYMMDD-HHMMSS, UTC; its parent must exist).
+    #[arg(long)]
+    out: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
-/// The studies.
+/// The studies, each with its own flags.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Estimators against synthetic manifolds of known dimension (the default).
-    Validate(ValidateArgs),
+    /// Estimators against synthetic manifolds of known dimension.
+    Validate(validation::ValidateArgs),
     /// Grokking of modular arithmetic with the LID probe (REFERENCE.md study 4).
-    Grokking(lid_experiments::grokking::GrokkingArgs),
-}
-
-/// Flags of `validate`; defaults are [`ValidationConfig::quick`].
-#[derive(Debug, Args, Default)]
-struct ValidateArgs {
-    /// Run folder (default: runs/validation-<UTC timestamp>).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Sample sizes N, comma separated (default 1000,4000).
-    #[arg(long, value_delimiter = ',')]
-    sizes: Option<Vec<usize>>,
-    /// Neighbourhood size L of the local estimators (default 64).
-    #[arg(long)]
-    neighbors: Option<usize>,
-    /// Seed of the point samples (default 2025).
-    #[arg(long)]
-    seed: Option<u64>,
+    Grokking(grokking::GrokkingArgs),
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        None => run_validate(&ValidateArgs::default()),
-        Some(Command::Validate(args)) => run_validate(&args),
-        Some(Command::Grokking(args)) => lid_experiments::grokking::run_cli(&args),
+        None => {
+            let folder = match &cli.out {
+                Some(dir) => RunFolder::create(dir, "suite")?,
+                None => RunFolder::timestamped("runs", "suite")?,
+            };
+            eprintln!("suite run folder {}", folder.path().display());
+            let (path, _) = run_suite(folder, registry(), &mut |line| eprintln!("{line}"))?;
+            println!("{}", path.join("report.md").display());
+        }
+        Some(Command::Validate(args)) => {
+            validation::run_cli(&args)?;
+        }
+        Some(Command::Grokking(args)) => grokking::run_cli(&args)?,
     }
-}
-
-fn run_validate(args: &ValidateArgs) -> Result<()> {
-    let quick = ValidationConfig::quick();
-    let sizes = args.sizes.clone().unwrap_or_else(|| quick.sizes.clone());
-    if sizes.is_empty() || sizes.iter().any(|&n| n < 3) {
-        anyhow::bail!("--sizes must list sample sizes of at least 3 points, got {sizes:?}");
-    }
-    let neighbors = args.neighbors.unwrap_or(quick.neighbors);
-    if neighbors < 3 {
-        anyhow::bail!(
-            "--neighbors must be at least 3 (local TwoNN needs 3 points), got {neighbors}"
-        );
-    }
-    let config = ValidationConfig::new(
-        quick.manifolds().to_vec(),
-        quick.estimators().to_vec(),
-        sizes,
-        neighbors,
-        args.seed.unwrap_or(quick.seed),
-    );
-    let folder = match &args.out {
-        Some(dir) => RunFolder::create(dir)?,
-        None => RunFolder::timestamped("runs", "validation")?,
-    };
-    eprintln!(
-        "validation: {} manifolds x N = {:?}, L = {}, run folder {}",
-        config.manifolds().len(),
-        config.sizes,
-        config.neighbors,
-        folder.path().display()
-    );
-    let search = validation::neighbor_search();
-    let result =
-        validation::run_validation(&config, search.as_ref(), |line| eprintln!("  {line}"))?;
-    validation::write_run(&folder, &config, &result)?;
-    println!("{}", validation::wide_table(&config, &result).to_markdown());
-    eprintln!(
-        "done in {:.1} s; wrote {}",
-        result.seconds,
-        folder.path().display()
-    );
     Ok(())
 }

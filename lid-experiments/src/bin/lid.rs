@@ -1,10 +1,13 @@
-//! `lid`: the general tool. Subcommands: `estimate` (local intrinsic dimensions of a point cloud),
-//! `knn` (the kNN graph of a cloud), `embed` (token vectors of a language model).
+//! `lid`: the general tool. Subcommands: `estimate` (local intrinsic dimensions of a point cloud or
+//! of a `lid embed` output folder), `knn` (the kNN graph of a cloud), `embed` (token vectors of a
+//! language model).
 //!
-//! To add a subcommand: a variant in [`Command`] holding its `clap::Args` struct, and one match arm.
+//! To add a subcommand: a module in `src/cli/` with its `clap::Args` struct and a `run` function,
+//! a variant in [`Command`], and one match arm. This file is the `anyhow` edge: the library returns
+//! `lid_experiments::Error`.
 
 use clap::{Parser, Subcommand};
-use lid_experiments::{embed_cmd, estimate_cmd};
+use lid_experiments::cli::{embed, estimate, knn};
 
 /// Local intrinsic dimensions of point clouds and of contextual token embeddings
 /// (Ruppik et al., "Less is More", NeurIPS 2025).
@@ -17,19 +20,21 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Pointwise (local) intrinsic dimension of every point of a 2-D .npy / safetensors cloud.
-    Estimate(estimate_cmd::EstimateArgs),
+    /// Pointwise (local) intrinsic dimension of every point of a 2-D .npy / safetensors cloud or of
+    /// one layer of a `lid embed` output folder.
+    Estimate(estimate::EstimateArgs),
     /// The k nearest neighbours of every point (exact by default), written as .npy.
-    Knn(estimate_cmd::KnnArgs),
+    Knn(knn::KnnArgs),
     /// Token vectors of a model's hidden states for a corpus.
-    Embed(embed_cmd::EmbedArgs),
+    Embed(embed::EmbedArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match &cli.command {
-        Command::Estimate(args) => estimate_cmd::run(args),
-        Command::Knn(args) => estimate_cmd::run_knn(args),
-        Command::Embed(args) => embed_cmd::run(args),
+        Command::Estimate(args) => estimate::run(args)?,
+        Command::Knn(args) => knn::run(args)?,
+        Command::Embed(args) => embed::run(args)?,
     }
+    Ok(())
 }

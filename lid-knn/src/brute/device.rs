@@ -6,8 +6,11 @@
 //! matmul copied back to the host, and the candidate filter, the exact `f64` re-rank and the tie rule
 //! run on the CPU exactly as in [`BruteForce`]. The error bound of the filter holds for any summation
 //! order of the `f32` dot products, so the graph is bit-identical to [`lid_core::ExhaustiveSearch`]
-//! on every device, as long as the device really computes in `f32`: with the `cuda` feature this
-//! backend turns off candle's reduced-precision (TF32) matmul, whose error the bound does not cover.
+//! on every device, as long as the device really computes in `f32`. Candle's reduced-precision
+//! (TF32) `f32` matmul on CUDA has an error the bound does not cover. It is a process-wide candle
+//! setting, so it is set where the device is made ([`DeviceBruteForce::cuda`] turns it off) and
+//! never flipped by a search: [`NeighborSearch::knn_graph`] on a CUDA device refuses to run while it
+//! is on (a caller that made its own CUDA device with TF32 allowed gets an error saying so).
 //!
 //! Measured: on the CPU device only (tests). No CUDA or Metal hardware was at hand when this was
 //! written, so GPU speed is unmeasured; expect the host-side filter (`N^2 / 2` comparisons on the CPU
@@ -50,7 +53,9 @@ impl fmt::Debug for DeviceBruteForce {
 }
 
 impl DeviceBruteForce {
-    /// Gram tiles on `device`, blocks of [`DEFAULT_DEVICE_BLOCK_SIZE`] rows.
+    /// Gram tiles on `device`, blocks of [`DEFAULT_DEVICE_BLOCK_SIZE`] rows. For a CUDA device made
+    /// by the caller, reduced-precision (TF32) `f32` matmuls must be off (candle's default); use
+    /// [`DeviceBruteForce::cuda`] to have that done.
     pub fn new(device: Device) -> Self {
         Self {
             device,
@@ -61,7 +66,10 @@ impl DeviceBruteForce {
         }
     }
 
-    /// Gram tiles on CUDA device `ordinal`.
+    /// Gram tiles on CUDA device `ordinal`. Making the device is where the process-wide candle
+    /// setting is chosen: reduced-precision (TF32) `f32` matmuls are turned off
+    /// (`candle_core::cuda::set_gemm_reduced_precision_f32(false)`), because exactness needs true
+    /// `f32` products. No-op in builds without the `cuda` feature.
     ///
     /// # Errors
     /// [`Error::Search`] when the device cannot be opened, including builds without the `cuda`
@@ -73,6 +81,7 @@ impl DeviceBruteForce {
                 "cannot open CUDA device {ordinal} ({e}); lid-knn needs the `cuda` feature and a CUDA driver"
             ),
         })?;
+        candle_core::cuda::set_gemm_reduced_precision_f32(false);
         Ok(Self::new(device))
     }
 
@@ -107,9 +116,18 @@ impl NeighborSearch for DeviceBruteForce {
     }
 
     fn knn_graph(&self, cloud: &PointCloud<'_>, k: usize) -> Result<KnnGraph> {
-        // Plain f32 matmuls (no TF32); a no-op in builds without the `cuda` feature. Note that this
-        // is candle's process-wide setting.
-        candle_core::cuda::set_gemm_reduced_precision_f32(false);
+        // The setting is read, never written, here (see the module docs); always false without the
+        // `cuda` feature.
+        if self.device.is_cuda() && candle_core::cuda::gemm_reduced_precision_f32() {
+            return Err(Error::Search {
+                backend: "device-brute",
+                message: "candle's reduced-precision (TF32) f32 matmul is on, so the Gram tiles \
+                          would not be f32 and the graph not exact; make the device with \
+                          DeviceBruteForce::cuda or call \
+                          candle_core::cuda::set_gemm_reduced_precision_f32(false) first"
+                    .into(),
+            });
+        }
         self.host
             .self_join(cloud, k, |pts| DeviceGram::upload(pts, &self.device))
     }
@@ -185,6 +203,24 @@ mod tests {
                 .unwrap();
             assert_eq!(search.knn_graph(&cloud, 10).unwrap(), want, "block {block}");
         }
+    }
+
+    /// `knn_graph` reads candle's process-wide TF32 switch and never writes it (issue 9). Only
+    /// meaningful with the `cuda` feature: without it candle's switch is a constant `false`.
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn a_search_leaves_the_process_wide_tf32_setting_alone() {
+        let cloud =
+            PointCloud::from_vec((0..60).map(|i| (i % 13) as f32).collect(), 20, 3).unwrap();
+        candle_core::cuda::set_gemm_reduced_precision_f32(true);
+        let graph = DeviceBruteForce::new(Device::Cpu).knn_graph(&cloud, 4);
+        let still_on = candle_core::cuda::gemm_reduced_precision_f32();
+        candle_core::cuda::set_gemm_reduced_precision_f32(false);
+        assert!(
+            graph.is_ok(),
+            "a CPU device does not depend on the CUDA switch"
+        );
+        assert!(still_on, "knn_graph changed a process-wide setting");
     }
 
     #[test]

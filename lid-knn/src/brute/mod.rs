@@ -29,6 +29,7 @@
 
 mod bound;
 mod candidates;
+#[cfg(feature = "device")]
 mod device;
 
 use std::fmt;
@@ -40,6 +41,7 @@ use rayon::prelude::*;
 
 use crate::query::QueryNeighbors;
 use candidates::{RowCandidates, RowContext};
+#[cfg(feature = "device")]
 pub use device::{DeviceBruteForce, DEFAULT_DEVICE_BLOCK_SIZE};
 
 /// A progress callback: `(finished work units, total work units)`. Called from worker threads.

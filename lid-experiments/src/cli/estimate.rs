@@ -1,0 +1,670 @@
+//! `lid estimate`: local intrinsic dimensions of the user's own point cloud, or of a `lid embed`
+//! output folder.
+//!
+//! Pipeline (Ruppik et al. 2025, REFERENCE.md steps 5-9): read a 2-D `.npy` or safetensors tensor
+//! ([`crate::cli::input`], the file opened once) or every shard of one layer of a `lid embed` folder
+//! ([`crate::cli::embedding_dir`]); prepare it with [`lid_core::prepare::Preparation`] (optional
+//! seeded sample, exact-duplicate removal keeping the first occurrence, optional zero-vector
+//! removal); build the kNN graph with `L` neighbours ([`lid_knn::BruteForce`] by default, exact);
+//! estimate every point's dimension from its `L` neighbours (REFERENCE.md step 7); optionally the
+//! global estimate (served from the same graph through [`lid_core::KnnGraph::as_search`]); report
+//! statistics and timings.
+//!
+//! The flags become one [`EstimateSettings`] value, validated once, before any file is read, by the
+//! library types that own each setting ([`TwoNN::validate`], [`Mle::validate`],
+//! [`lid_core::prepare::PreparationBuilder::build`], ...); the CLI adds the flag's name to their
+//! message and restates no default or range. Defaults are the library's (TwoNN: discard 0.1,
+//! scikit-dimension 0.3.4 CDF; sampling seed of [`Preparation::paper`]) and the paper's
+//! `L = 128` ([`EstimateSettings::PAPER_NEIGHBORS`]). Output paths are checked next
+//! ([`crate::run::paths`]); outputs are written under temporary names and renamed at the very end.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+use lid_core::estimators::{
+    CdfConvention, GlobalEstimate, GlobalEstimator, Gride, Lpca, Mle, PointwiseEstimator, TwoNN,
+    TwoNnMethod,
+};
+use lid_core::prepare::{Preparation, PreparationReport, ZeroVectors};
+use lid_core::stats::{describe, quantiles, Summary};
+use lid_core::{check_k, PointCloud, SearchKind};
+use ndarray::Array1;
+use ndarray_npy::WriteNpyExt;
+use serde::Serialize;
+
+use crate::cli::backend::KnnChoice;
+use crate::cli::embedding_dir::{read_embedding_dir, EmbeddingSource};
+use crate::cli::input::{read_cloud, InputInfo};
+use crate::cli::{progress_bar, with_threads};
+use crate::error::{Error, Result};
+use crate::run::atomic::AtomicFile;
+use crate::run::paths::OutputCheck;
+
+/// The estimator of `lid estimate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EstimatorChoice {
+    /// TwoNN line fit (Facco et al. 2017), the paper's estimator; CDF from `--cdf`.
+    Twonn,
+    /// TwoNN censored maximum likelihood (scikit-dimension 0.5.0 `method="mle"`).
+    TwonnMle,
+    /// Levina-Bickel MLE on the `L` neighbours.
+    Mle,
+    /// GRIDE (Denti et al. 2022): global only (no pointwise estimates).
+    Gride,
+    /// Local PCA (Fukunaga-Olsen threshold) on the `L` neighbours.
+    Lpca,
+}
+
+/// The TwoNN CDF convention, in user words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CdfChoice {
+    /// `F_j = (j - 1) / n`: scikit-dimension 0.3.4, the convention of the paper's numbers.
+    Paper,
+    /// `F_j = j / n`: scikit-dimension 0.4 and later (estimates about 2.5 % higher).
+    Corrected,
+}
+
+impl From<CdfChoice> for CdfConvention {
+    fn from(c: CdfChoice) -> Self {
+        match c {
+            CdfChoice::Paper => CdfConvention::Skdim034,
+            CdfChoice::Corrected => CdfConvention::Corrected,
+        }
+    }
+}
+
+impl From<CdfConvention> for CdfChoice {
+    fn from(c: CdfConvention) -> Self {
+        match c {
+            CdfConvention::Skdim034 => CdfChoice::Paper,
+            CdfConvention::Corrected => CdfChoice::Corrected,
+        }
+    }
+}
+
+/// The sampling seed of the paper's preparation (REFERENCE.md step 4), from
+/// [`Preparation::paper`].
+fn paper_sample_seed() -> u64 {
+    Preparation::paper()
+        .sample_config()
+        .map_or(0, |sample| sample.seed)
+}
+
+/// Arguments of `lid estimate`. Defaults come from [`EstimateSettings::PAPER_NEIGHBORS`] and the
+/// library types; every value is checked by [`EstimateSettings::from_args`].
+#[derive(Debug, Clone, Args)]
+pub struct EstimateArgs {
+    /// Input: a 2-D .npy array (float32 or float64; rows are points), a safetensors file, or a
+    /// `lid embed` output folder.
+    pub input: PathBuf,
+    /// Tensor name inside a safetensors file (optional when the file holds one tensor).
+    #[arg(long)]
+    pub tensor: Option<String>,
+    /// With a `lid embed` folder: the layer to read, as requested at extraction (e.g. -1) or its
+    /// absolute index (optional when the folder holds one layer).
+    #[arg(long, allow_hyphen_values = true)]
+    pub layer: Option<i64>,
+    /// Neighbourhood size L (the paper's value by default).
+    #[arg(long, default_value_t = EstimateSettings::PAPER_NEIGHBORS)]
+    pub neighbors: usize,
+    /// Estimator.
+    #[arg(long, value_enum, default_value_t = EstimatorChoice::Twonn)]
+    pub estimator: EstimatorChoice,
+    /// TwoNN CDF convention (`paper` = scikit-dimension 0.3.4).
+    #[arg(long, value_enum, default_value_t = CdfChoice::from(TwoNN::new().get_cdf()))]
+    pub cdf: CdfChoice,
+    /// TwoNN discard fraction.
+    #[arg(long, default_value_t = TwoNN::new().get_discard_fraction())]
+    pub discard: f64,
+    /// Draw this many rows without replacement first (seeded by --seed), keeping the random order.
+    #[arg(long)]
+    pub sample: Option<usize>,
+    /// Seed of the sampling (the paper's by default).
+    #[arg(long, default_value_t = paper_sample_seed())]
+    pub seed: u64,
+    /// Keep exact duplicate rows (TwoNN then fails on them, naming the count).
+    #[arg(long)]
+    pub no_dedup: bool,
+    /// Remove all-zero rows (kept by default, as in the paper).
+    #[arg(long)]
+    pub remove_zero_vectors: bool,
+    /// Neighbour search backend.
+    #[arg(long, value_enum, default_value_t = KnnChoice::Exact)]
+    pub knn: KnnChoice,
+    /// Also compute the global estimate on all prepared points.
+    #[arg(long)]
+    pub global: bool,
+    /// Write the pointwise estimates (float64, order of the prepared points) to this .npy file.
+    #[arg(long)]
+    pub pointwise_out: Option<PathBuf>,
+    /// Write the input row index of every prepared point (int64) to this .npy file.
+    #[arg(long)]
+    pub kept_out: Option<PathBuf>,
+    /// Write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// The estimator, configured and validated.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "name", rename_all = "kebab-case")]
+pub enum Estimator {
+    /// TwoNN (line fit or censored MLE).
+    Twonn(TwoNN),
+    /// Levina-Bickel MLE with `k = L`.
+    Mle(Mle),
+    /// GRIDE, global only.
+    Gride(Gride),
+    /// Local PCA.
+    Lpca(Lpca),
+}
+
+impl Estimator {
+    /// The pointwise estimator; `None` for GRIDE.
+    pub fn pointwise(&self) -> Option<&dyn PointwiseEstimator> {
+        match self {
+            Estimator::Twonn(e) => Some(e),
+            Estimator::Mle(e) => Some(e),
+            Estimator::Lpca(e) => Some(e),
+            Estimator::Gride(_) => None,
+        }
+    }
+
+    /// The global estimator.
+    pub fn global(&self) -> &dyn GlobalEstimator {
+        match self {
+            Estimator::Twonn(e) => e,
+            Estimator::Mle(e) => e,
+            Estimator::Lpca(e) => e,
+            Estimator::Gride(e) => e,
+        }
+    }
+}
+
+/// Everything `lid estimate` does, resolved from the flags and validated once.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EstimateSettings {
+    /// Neighbourhood size L.
+    pub neighbors: usize,
+    /// The estimator with its parameters.
+    pub estimator: Estimator,
+    /// Sampling, dedup, zero vectors.
+    pub preparation: Preparation,
+    /// Backend.
+    pub knn: KnnChoice,
+    /// Whether the backend is exact.
+    pub knn_kind: SearchKind,
+    /// Whether the global estimate is computed (always for GRIDE).
+    pub global: bool,
+    /// Worker threads asked for (`None`: all cores).
+    pub threads: Option<usize>,
+}
+
+impl EstimateSettings {
+    /// The paper's neighbourhood size `L` (REFERENCE.md step 7), the default of `--neighbors`.
+    pub const PAPER_NEIGHBORS: usize = 128;
+
+    /// Resolves and validates the flags, each by the library type that owns it.
+    ///
+    /// # Errors
+    /// [`Error::Flag`] naming the first bad flag: `--discard` outside `[0, 1)`, `--neighbors` 0
+    /// (or below the MLE's minimum), `--sample 0`, `--threads 0`, `--knn exact-cuda` without CUDA
+    /// support, `--pointwise-out` with GRIDE, `--tensor` or `--layer` with the wrong kind of input.
+    pub fn from_args(args: &EstimateArgs) -> Result<Self> {
+        let core = |flag: &'static str, value: String| {
+            move |e: lid_core::Error| Error::flag(flag, value.clone(), e)
+        };
+        let neighbors = args.neighbors;
+        check_k(neighbors.saturating_add(1), neighbors)
+            .map_err(core("--neighbors", neighbors.to_string()))?;
+        let estimator = match args.estimator {
+            EstimatorChoice::Twonn | EstimatorChoice::TwonnMle => {
+                let method = if args.estimator == EstimatorChoice::TwonnMle {
+                    TwoNnMethod::CensoredMle
+                } else {
+                    TwoNnMethod::LineFit
+                };
+                let e = TwoNN::new()
+                    .cdf(args.cdf.into())
+                    .discard_fraction(args.discard)
+                    .method(method);
+                e.validate()
+                    .map_err(core("--discard", args.discard.to_string()))?;
+                Estimator::Twonn(e)
+            }
+            EstimatorChoice::Mle => {
+                let e = Mle::new().k(neighbors);
+                e.validate()
+                    .map_err(core("--neighbors", neighbors.to_string()))?;
+                Estimator::Mle(e)
+            }
+            EstimatorChoice::Gride => {
+                let e = Gride::new();
+                e.validate().map_err(core("--estimator", "gride".into()))?;
+                Estimator::Gride(e)
+            }
+            EstimatorChoice::Lpca => {
+                let e = Lpca::new();
+                e.validate().map_err(core("--estimator", "lpca".into()))?;
+                Estimator::Lpca(e)
+            }
+        };
+        let mut prep = Preparation::builder().dedup(!args.no_dedup).zero_vectors(
+            if args.remove_zero_vectors {
+                ZeroVectors::Remove
+            } else {
+                ZeroVectors::Keep
+            },
+        );
+        if let Some(size) = args.sample {
+            prep = prep.sample(size, args.seed);
+        }
+        let preparation = prep
+            .build()
+            .map_err(core("--sample", format!("{:?}", args.sample)))?;
+        if args.threads == Some(0) {
+            return Err(Error::flag("--threads", 0, "must be at least 1"));
+        }
+        args.knn.check_available()?;
+        if estimator.pointwise().is_none() {
+            if let Some(path) = &args.pointwise_out {
+                return Err(Error::flag(
+                    "--pointwise-out",
+                    path.display(),
+                    "the gride estimator gives a global estimate only, no pointwise estimates",
+                ));
+            }
+        }
+        let is_dir = args.input.is_dir();
+        if is_dir && args.tensor.is_some() {
+            return Err(Error::flag(
+                "--tensor",
+                args.tensor.as_deref().unwrap_or_default(),
+                "is for safetensors files; the input is a lid embed folder (use --layer)",
+            ));
+        }
+        if !is_dir {
+            if let Some(layer) = args.layer {
+                return Err(Error::flag(
+                    "--layer",
+                    layer,
+                    "is for lid embed output folders; the input is a file",
+                ));
+            }
+        }
+        Ok(Self {
+            neighbors,
+            estimator,
+            preparation,
+            knn: args.knn,
+            knn_kind: args.knn.kind(),
+            global: args.global || estimator.pointwise().is_none(),
+            threads: args.threads,
+        })
+    }
+}
+
+impl EstimateArgs {
+    /// The input and output paths, for the checks made before any work
+    /// ([`crate::run::paths`]).
+    pub fn outputs(&self) -> OutputCheck {
+        OutputCheck::new()
+            .input(&self.input)
+            .maybe_file("--pointwise-out", self.pointwise_out.as_deref())
+            .maybe_file("--kept-out", self.kept_out.as_deref())
+            .maybe_file("--json", self.json.as_deref())
+    }
+}
+
+/// Wall time of each stage, in seconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StageTimes {
+    /// Reading the input.
+    pub load: f64,
+    /// Sampling, dedup, zero vectors.
+    pub prepare: f64,
+    /// kNN graph.
+    pub knn: f64,
+    /// Pointwise estimates.
+    pub pointwise: f64,
+    /// Global estimate (0 when not asked for).
+    pub global: f64,
+    /// Everything.
+    pub total: f64,
+}
+
+/// Statistics of the pointwise estimates.
+#[derive(Debug, Clone, Serialize)]
+pub struct PointwiseSummary {
+    /// count, mean, std (ddof 1), min, quartiles, max.
+    pub summary: Summary,
+    /// Quantile levels of `quantile_values`.
+    pub quantile_levels: Vec<f64>,
+    /// The quantiles (linear interpolation).
+    pub quantile_values: Vec<f64>,
+}
+
+/// Everything `lid estimate` reports (the `--json` document).
+#[derive(Debug, Clone, Serialize)]
+pub struct EstimateReport {
+    /// `lid` version.
+    pub version: &'static str,
+    /// The input.
+    pub input: InputInfo,
+    /// For a `lid embed` folder: the model, layer and corpus the vectors came from.
+    pub embedding: Option<EmbeddingSource>,
+    /// Resolved settings.
+    pub settings: EstimateSettings,
+    /// Threads used.
+    pub threads_used: usize,
+    /// What preparation did (`kept_rows` is emptied when `--kept-out` is given: see `kept_out`).
+    pub preparation: PreparationReport,
+    /// Where the kept rows were written, if `--kept-out` was given.
+    pub kept_out: Option<PathBuf>,
+    /// Where the pointwise estimates were written, if `--pointwise-out` was given.
+    pub pointwise_out: Option<PathBuf>,
+    /// Statistics of the pointwise estimates (`None` for global-only estimators).
+    pub pointwise: Option<PointwiseSummary>,
+    /// Points dropped inside neighbourhood fits because of zero distances.
+    pub pointwise_dropped_duplicates: usize,
+    /// The global estimate, if asked for (always for GRIDE).
+    pub global: Option<GlobalEstimate>,
+    /// Stage timings in seconds.
+    pub times: StageTimes,
+}
+
+/// Quantile levels reported for the pointwise estimates.
+pub const QUANTILE_LEVELS: [f64; 7] = [0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95];
+
+/// Runs `lid estimate`: settings, then output paths, then the work; prints the human summary on
+/// stdout and writes the requested files last.
+///
+/// # Errors
+/// Bad flags, refused output paths, bad input, with a message naming the problem and the flag or
+/// file.
+pub fn run(args: &EstimateArgs) -> Result<()> {
+    let settings = EstimateSettings::from_args(args)?;
+    args.outputs().check()?;
+    let report = with_threads(settings.threads, || estimate(args, &settings))??;
+    print_summary(&report);
+    Ok(())
+}
+
+/// Reads the input: a file, or a `lid embed` folder.
+fn read_input(
+    args: &EstimateArgs,
+) -> Result<(PointCloud<'static>, InputInfo, Option<EmbeddingSource>)> {
+    if args.input.is_dir() {
+        let (cloud, info, source) = read_embedding_dir(&args.input, args.layer)?;
+        Ok((cloud, info, Some(source)))
+    } else {
+        let (cloud, info) = read_cloud(&args.input, args.tensor.as_deref())?;
+        Ok((cloud, info, None))
+    }
+}
+
+/// Runs the pipeline with validated `settings` and writes the requested files (all under temporary
+/// names until everything succeeded); returns the report.
+///
+/// # Errors
+/// As [`run`], after the settings and path checks.
+pub fn estimate(args: &EstimateArgs, settings: &EstimateSettings) -> Result<EstimateReport> {
+    let start = Instant::now();
+    let mut times = StageTimes::default();
+
+    let t = Instant::now();
+    let (raw, info, embedding) = read_input(args)?;
+    times.load = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let (cloud, mut preparation) = settings.preparation.run(&raw)?;
+    drop(raw);
+    times.prepare = t.elapsed().as_secs_f64();
+
+    let n = cloud.n_points();
+    let pointwise_estimator = settings.estimator.pointwise();
+    let bar = progress_bar("kNN graph (tiles)");
+    let backend = settings.knn.backend(Some(&bar))?;
+    // Pointwise estimators need the L-neighbour graph; a global-only estimator asks for what it
+    // needs from the backend itself.
+    let graph = match pointwise_estimator {
+        Some(_) => {
+            check_k(n, settings.neighbors).map_err(|e| {
+                Error::flag(
+                    "--neighbors",
+                    settings.neighbors,
+                    format!(
+                        "{e}; {n} points remain after preparation ({} read, {} duplicates \
+                         removed, {} zero vectors removed)",
+                        preparation.n_input,
+                        preparation.n_duplicates_removed,
+                        preparation.n_zero_vectors_removed
+                    ),
+                )
+            })?;
+            let t = Instant::now();
+            let graph = backend.knn_graph(&cloud, settings.neighbors)?;
+            times.knn = t.elapsed().as_secs_f64();
+            Some(graph)
+        }
+        None => None,
+    };
+
+    let t = Instant::now();
+    let (values, dropped) = match (pointwise_estimator, &graph) {
+        (Some(est), Some(graph)) => {
+            let result = est.estimate_pointwise(&cloud, graph)?;
+            (Some(result.values), result.dropped_duplicates)
+        }
+        _ => (None, 0),
+    };
+    times.pointwise = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let global = if settings.global {
+        let estimate = match &graph {
+            // Served from the L-neighbour graph when the estimator needs no more neighbours.
+            Some(graph) => settings.estimator.global().estimate_global(
+                &cloud,
+                &graph.as_search(settings.knn_kind).or_else(backend.as_ref()),
+            )?,
+            None => settings
+                .estimator
+                .global()
+                .estimate_global(&cloud, backend.as_ref())?,
+        };
+        Some(estimate)
+    } else {
+        None
+    };
+    times.global = t.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+
+    let pointwise = match &values {
+        Some(v) => Some(PointwiseSummary {
+            summary: describe(v)?,
+            quantile_levels: QUANTILE_LEVELS.to_vec(),
+            quantile_values: quantiles(v, &QUANTILE_LEVELS)?,
+        }),
+        None => None,
+    };
+
+    // Outputs: every file written under its temporary name first, renamed only at the end.
+    let mut pending = Vec::new();
+    if let (Some(path), Some(v)) = (&args.pointwise_out, &values) {
+        pending.push(npy_file(path, &Array1::from(v.clone()))?);
+    }
+    if let Some(path) = &args.kept_out {
+        let rows: Array1<i64> = preparation.kept_rows.iter().map(|&r| r as i64).collect();
+        pending.push(npy_file(path, &rows)?);
+        preparation.kept_rows = Vec::new();
+    }
+    times.total = start.elapsed().as_secs_f64();
+    let report = EstimateReport {
+        version: env!("CARGO_PKG_VERSION"),
+        input: info,
+        embedding,
+        settings: settings.clone(),
+        threads_used: rayon::current_num_threads(),
+        preparation,
+        kept_out: args.kept_out.clone(),
+        pointwise_out: args.pointwise_out.clone(),
+        pointwise,
+        pointwise_dropped_duplicates: dropped,
+        global,
+        times,
+    };
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| Error::json(path, e))?;
+        let mut file = AtomicFile::create(path)?;
+        std::io::Write::write_all(&mut file, (text + "\n").as_bytes())
+            .map_err(|e| Error::io(path, e))?;
+        pending.push(file);
+    }
+    for file in pending {
+        file.commit()?;
+    }
+    Ok(report)
+}
+
+/// A 1-D `.npy` file written under its temporary name (commit it to publish).
+fn npy_file<A: ndarray_npy::WritableElement>(path: &Path, array: &Array1<A>) -> Result<AtomicFile> {
+    let mut file = AtomicFile::create(path)?;
+    array.write_npy(&mut file).map_err(|e| Error::Format {
+        action: "write",
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    Ok(file)
+}
+
+fn print_summary(r: &EstimateReport) {
+    let p = &r.preparation;
+    println!(
+        "input      {} ({} x {}, {:?})",
+        r.input.path.display(),
+        r.input.n_points,
+        r.input.dim,
+        r.input.dtype
+    );
+    if let Some(e) = &r.embedding {
+        println!(
+            "embedding  layer {} (index {}) of {} from {}, {} sequences, {} shards",
+            e.layer_requested,
+            e.layer_index,
+            e.model
+                .as_ref()
+                .map_or("an unrecorded model".to_string(), |m| m
+                    .display()
+                    .to_string()),
+            e.corpus
+                .as_ref()
+                .map_or("an unrecorded corpus".to_string(), |c| c
+                    .display()
+                    .to_string()),
+            e.sequences,
+            e.shards
+        );
+    }
+    println!(
+        "prepared   {} points ({} sampled, {} duplicates removed, {} zero vectors, {} removed)",
+        p.n_output, p.n_sampled, p.n_duplicates_removed, p.n_zero_vectors, p.n_zero_vectors_removed
+    );
+    let s = &r.settings;
+    println!(
+        "settings   estimator {:?}, L = {}, knn {:?} ({:?}), {} threads",
+        s.estimator, s.neighbors, s.knn, s.knn_kind, r.threads_used
+    );
+    if let Some(pw) = &r.pointwise {
+        let s = &pw.summary;
+        println!(
+            "pointwise  mean {:.4}  std {}  min {:.4}  max {:.4}  (n = {})",
+            s.mean,
+            s.std.map_or("n/a".to_string(), |v| format!("{v:.4}")),
+            s.min,
+            s.max,
+            s.count
+        );
+        let qs: Vec<String> = pw
+            .quantile_levels
+            .iter()
+            .zip(&pw.quantile_values)
+            .map(|(l, v)| format!("q{:.0}={v:.4}", l * 100.0))
+            .collect();
+        println!("quantiles  {}", qs.join("  "));
+    }
+    if let Some(g) = &r.global {
+        println!(
+            "global     {:.4} ({} used, {} discarded{})",
+            g.dimension,
+            g.n_used,
+            g.n_discarded,
+            g.std_error
+                .map_or(String::new(), |e| format!(", std error {e:.4}"))
+        );
+    }
+    let t = &r.times;
+    println!(
+        "time (s)   load {:.2}  prepare {:.2}  knn {:.2}  pointwise {:.2}  global {:.2}  total {:.2}",
+        t.load, t.prepare, t.knn, t.pointwise, t.global, t.total
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: EstimateArgs,
+    }
+
+    fn settings(flags: &[&str]) -> Result<EstimateSettings> {
+        let mut argv = vec!["lid", "x.npy"];
+        argv.extend_from_slice(flags);
+        EstimateSettings::from_args(&Cli::parse_from(argv).args)
+    }
+
+    #[test]
+    fn defaults_come_from_the_library_types() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.neighbors, EstimateSettings::PAPER_NEIGHBORS);
+        assert_eq!(s.estimator, Estimator::Twonn(TwoNN::new()));
+        assert_eq!(s.preparation, Preparation::builder().build().unwrap());
+        let s = settings(&["--sample", "10"]).unwrap();
+        assert_eq!(
+            s.preparation.sample_config().unwrap().seed,
+            Preparation::paper().sample_config().unwrap().seed
+        );
+    }
+
+    #[test]
+    fn each_bad_flag_is_named() {
+        for (flags, flag) in [
+            (&["--discard", "1.5"][..], "--discard 1.5"),
+            (&["--neighbors", "0"][..], "--neighbors 0"),
+            (
+                &["--estimator", "mle", "--neighbors", "1"][..],
+                "--neighbors 1",
+            ),
+            (&["--sample", "0"][..], "--sample"),
+            (&["--threads", "0"][..], "--threads 0"),
+            (
+                &["--estimator", "gride", "--pointwise-out", "p.npy"][..],
+                "--pointwise-out",
+            ),
+            (&["--layer", "-1"][..], "--layer -1"),
+        ] {
+            let err = settings(flags).unwrap_err().to_string();
+            assert!(err.starts_with(flag), "{flags:?}: {err}");
+        }
+    }
+}

@@ -1,0 +1,422 @@
+//! [`RunFolder`]: the self-describing folder of one run, the same for every study.
+//!
+//! Layout (names are constants of this module):
+//! - `config.json`: [`RunMetadata`] (study, versions, git commit and dirty flag, command line, start
+//!   and end times, threads, seeds) flattened, plus the study's resolved settings under `settings`.
+//!   Written by [`RunFolder::write_config`] when the run starts (`finished_utc: null`) and again by
+//!   [`RunFolder::finish`] with the end time.
+//! - CSV tables ([`RunFolder::write_table`]) and JSON values ([`RunFolder::write_json`]): every
+//!   number the report shows.
+//! - figures as `<stem>.svg` and `<stem>.png` ([`RunFolder::write_figure`], see
+//!   [`crate::run::plot`]).
+//! - `report.md` ([`RunFolder::write_report`]) and `summary.json` ([`RunFolder::write_summary`], the
+//!   short [`StudySummary`] the suite report gathers).
+//! - `COMPLETE` ([`COMPLETE_MARKER`]), written last by [`RunFolder::finish`]: a JSON list of every
+//!   file of the run. A folder without it is incomplete (the run failed, was killed or is still
+//!   running); readers and mergers use [`require_complete`] / [`read_summary`], which refuse such a
+//!   folder.
+//!
+//! Every file goes through [`crate::run::atomic`], so a killed run leaves complete files or none,
+//! and at worst hidden `.partial` files.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::run::atomic::write_atomic;
+use crate::run::metadata::{utc_stamp_for_names, utc_timestamp, RunMetadata};
+use crate::run::paths::OutputCheck;
+use crate::run::plot::{self, Figure};
+use crate::run::table::Table;
+
+/// Name of the completeness marker, written last.
+pub const COMPLETE_MARKER: &str = "COMPLETE";
+/// Name of the settings and metadata file.
+pub const CONFIG_FILE: &str = "config.json";
+/// Name of the report.
+pub const REPORT_FILE: &str = "report.md";
+/// Name of the study summary gathered by the suite report.
+pub const SUMMARY_FILE: &str = "summary.json";
+
+/// A run folder (see the module docs). Writers return the path they wrote.
+#[derive(Debug)]
+pub struct RunFolder {
+    root: PathBuf,
+    started: SystemTime,
+    metadata: RunMetadata,
+    settings: serde_json::Value,
+}
+
+/// `config.json`: metadata flattened, settings under `settings`.
+#[derive(Serialize)]
+struct ConfigFile<'a> {
+    #[serde(flatten)]
+    metadata: &'a RunMetadata,
+    settings: &'a serde_json::Value,
+}
+
+/// The contents of the [`COMPLETE_MARKER`] file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompleteMarker {
+    /// The study that finished.
+    pub study: String,
+    /// End time, UTC.
+    pub finished_utc: String,
+    /// Every file of the folder (relative paths, sorted), the marker excluded.
+    pub files: Vec<String>,
+}
+
+/// A figure listed in a [`StudySummary`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FigureRef {
+    /// The PNG, relative to the study's folder.
+    pub file: String,
+    /// What it shows, in one sentence.
+    pub caption: String,
+}
+
+/// The short summary of a study run, written as `summary.json` and gathered into the suite report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudySummary {
+    /// Study name (the folder name in the suite).
+    pub study: String,
+    /// Heading.
+    pub title: String,
+    /// What the run found, in a few sentences with the key numbers.
+    pub headline: String,
+    /// The key table, as Markdown.
+    pub table_markdown: Option<String>,
+    /// The figures that carry the result.
+    pub figures: Vec<FigureRef>,
+}
+
+impl RunFolder {
+    /// Creates the folder `path` for a run of `study` (it must not exist, or be empty, and its
+    /// parent must exist: see [`crate::run::paths`]).
+    ///
+    /// # Errors
+    /// [`Error::OutputPath`] for a refused path (named `--out`), [`Error::Io`] when creation fails.
+    pub fn create(path: impl Into<PathBuf>, study: &str) -> Result<Self> {
+        let root = path.into();
+        OutputCheck::new().folder("--out", &root).check()?;
+        std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
+        Ok(Self::at(root, study))
+    }
+
+    /// Creates `parent/<study>-<YYYYMMDD-HHMMSS>` (UTC; `-2`, `-3`, ... when taken), creating
+    /// `parent` when needed (the default `runs/`).
+    ///
+    /// # Errors
+    /// As [`RunFolder::create`].
+    pub fn timestamped(parent: impl AsRef<Path>, study: &str) -> Result<Self> {
+        let parent = parent.as_ref();
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        let base = parent.join(format!(
+            "{study}-{}",
+            utc_stamp_for_names(SystemTime::now())
+        ));
+        let mut candidate = base.clone();
+        let mut i = 2;
+        while candidate.exists() {
+            candidate = PathBuf::from(format!("{}-{i}", base.display()));
+            i += 1;
+        }
+        Self::create(candidate, study)
+    }
+
+    /// Reopens the folder of an interrupted run to continue it (grokking `--resume`), or creates it.
+    /// A [`COMPLETE_MARKER`] from an earlier finish is removed first: the folder is incomplete again
+    /// until this run finishes.
+    ///
+    /// # Errors
+    /// [`Error::RunFolder`] when `path` exists and is not a folder; [`Error::Io`].
+    pub fn resume(path: impl Into<PathBuf>, study: &str) -> Result<Self> {
+        let root = path.into();
+        if !root.exists() {
+            return Self::create(root, study);
+        }
+        if !root.is_dir() {
+            return Err(Error::RunFolder {
+                path: root,
+                reason: "exists and is not a folder".into(),
+            });
+        }
+        let marker = root.join(COMPLETE_MARKER);
+        if marker.exists() {
+            std::fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;
+        }
+        Ok(Self::at(root, study))
+    }
+
+    /// A new run folder `name` inside this one (the suite puts each study in its own).
+    ///
+    /// # Errors
+    /// As [`RunFolder::create`].
+    pub fn subfolder(&self, name: &str, study: &str) -> Result<RunFolder> {
+        Self::create(self.root.join(name), study)
+    }
+
+    fn at(root: PathBuf, study: &str) -> Self {
+        let started = SystemTime::now();
+        Self {
+            root,
+            started,
+            metadata: RunMetadata::start(study, &[], started),
+            settings: serde_json::Value::Null,
+        }
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// The study name recorded in `config.json`.
+    pub fn study(&self) -> &str {
+        &self.metadata.study
+    }
+
+    /// Creates the subfolder `relative` (and its parents) and returns its path.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn dir(&self, relative: &str) -> Result<PathBuf> {
+        let path = self.root.join(relative);
+        std::fs::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+        Ok(path)
+    }
+
+    /// Writes `config.json` with the run's metadata and `settings` (see the module docs); call it
+    /// when the run starts. [`RunFolder::finish`] writes it again with the end time.
+    ///
+    /// # Errors
+    /// [`Error::Format`] when `settings` cannot be serialised (a NaN, for example), [`Error::Io`].
+    pub fn write_config<T: Serialize>(&mut self, settings: &T, seeds: &[u64]) -> Result<PathBuf> {
+        let path = self.root.join(CONFIG_FILE);
+        self.settings = serde_json::to_value(settings).map_err(|e| Error::json(&path, e))?;
+        self.metadata.seeds = seeds.to_vec();
+        self.write_config_file()
+    }
+
+    fn write_config_file(&self) -> Result<PathBuf> {
+        self.write_json(
+            CONFIG_FILE,
+            &ConfigFile {
+                metadata: &self.metadata,
+                settings: &self.settings,
+            },
+        )
+    }
+
+    /// Writes any serialisable value as pretty JSON to `name` (relative to the folder).
+    ///
+    /// # Errors
+    /// [`Error::Format`] (for example a NaN in a float), [`Error::Io`].
+    pub fn write_json<T: Serialize + ?Sized>(&self, name: &str, value: &T) -> Result<PathBuf> {
+        let path = self.root.join(name);
+        let text = serde_json::to_string_pretty(value).map_err(|e| Error::json(&path, e))?;
+        self.write_text(name, &(text + "\n"))
+    }
+
+    /// Writes a table as CSV to `name`.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn write_table(&self, name: &str, table: &Table) -> Result<PathBuf> {
+        self.write_bytes(name, &table.to_csv()?)
+    }
+
+    /// Writes `report.md`.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn write_report(&self, markdown: &str) -> Result<PathBuf> {
+        self.write_text(REPORT_FILE, markdown)
+    }
+
+    /// Writes `summary.json` for the suite report.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn write_summary(&self, summary: &StudySummary) -> Result<PathBuf> {
+        self.write_json(SUMMARY_FILE, summary)
+    }
+
+    /// Writes a text file.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn write_text(&self, name: &str, text: &str) -> Result<PathBuf> {
+        self.write_bytes(name, text.as_bytes())
+    }
+
+    /// Writes bytes to `name` (its folder inside the run folder is created when needed).
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn write_bytes(&self, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+        let path = self.root.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        Ok(write_atomic(&path, bytes)?)
+    }
+
+    /// Draws `figure` to `<stem>.svg` and `<stem>.png`; returns both paths.
+    ///
+    /// # Errors
+    /// [`Error::Figure`] for data the figure cannot show or a drawing failure; [`Error::Io`].
+    pub fn write_figure(&self, stem: &str, figure: &dyn Figure) -> Result<[PathBuf; 2]> {
+        let svg = plot::render_svg(figure)?;
+        let png = plot::render_png(figure)?;
+        Ok([
+            self.write_bytes(&format!("{stem}.svg"), svg.as_bytes())?,
+            self.write_bytes(&format!("{stem}.png"), &png)?,
+        ])
+    }
+
+    /// Finishes the run: writes `config.json` again with the end time and duration, then the
+    /// [`COMPLETE_MARKER`] listing every file. Returns the folder.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn finish(mut self) -> Result<PathBuf> {
+        let finished = SystemTime::now();
+        self.metadata.finish(self.started, finished);
+        self.write_config_file()?;
+        let mut files = list_files(&self.root, &self.root);
+        files.retain(|f| f != COMPLETE_MARKER);
+        files.sort();
+        self.write_json(
+            COMPLETE_MARKER,
+            &CompleteMarker {
+                study: self.metadata.study.clone(),
+                finished_utc: utc_timestamp(finished),
+                files,
+            },
+        )?;
+        Ok(self.root)
+    }
+}
+
+/// Relative paths of the (non-hidden) files under `dir`.
+fn list_files(root: &Path, dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in entries.filter_map(|e| e.ok()) {
+        let path = entry.path();
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if hidden {
+            continue;
+        }
+        if path.is_dir() {
+            out.extend(list_files(root, &path));
+        } else if let Ok(rel) = path.strip_prefix(root) {
+            out.push(rel.to_string_lossy().into_owned());
+        }
+    }
+    out
+}
+
+/// Whether `path` is a finished run folder (holds the [`COMPLETE_MARKER`]).
+pub fn is_complete(path: &Path) -> bool {
+    path.join(COMPLETE_MARKER).is_file()
+}
+
+/// Reads the [`COMPLETE_MARKER`] of a run folder: the check every reader and merger of run folders
+/// makes first.
+///
+/// # Errors
+/// [`Error::RunFolder`] when the marker is missing (the run failed, was killed or is still running)
+/// or unreadable.
+pub fn require_complete(path: &Path) -> Result<CompleteMarker> {
+    let marker = path.join(COMPLETE_MARKER);
+    if !marker.is_file() {
+        return Err(Error::RunFolder {
+            path: path.to_path_buf(),
+            reason: format!(
+                "incomplete: no {COMPLETE_MARKER} marker (the run failed, was interrupted or is \
+                 still running); its files are not results"
+            ),
+        });
+    }
+    let text = std::fs::read_to_string(&marker).map_err(|e| Error::io(&marker, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::Format {
+        action: "parse",
+        path: marker,
+        message: e.to_string(),
+    })
+}
+
+/// Reads the [`StudySummary`] of a finished run folder.
+///
+/// # Errors
+/// As [`require_complete`]; a missing or malformed `summary.json`.
+pub fn read_summary(path: &Path) -> Result<StudySummary> {
+    require_complete(path)?;
+    let file = path.join(SUMMARY_FILE);
+    let text = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::Format {
+        action: "parse",
+        path: file,
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_is_complete_only_after_finish() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut run = RunFolder::create(dir.path().join("r"), "demo").unwrap();
+        run.write_config(&serde_json::json!({"n": 3}), &[7])
+            .unwrap();
+        run.write_text("runs/a/metrics.csv", "step\n0\n").unwrap();
+        let path = run.path().to_path_buf();
+        assert!(!is_complete(&path));
+        let err = require_complete(&path).unwrap_err().to_string();
+        assert!(err.contains("incomplete"), "{err}");
+        let config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path.join(CONFIG_FILE)).unwrap())
+                .unwrap();
+        assert_eq!(config["finished_utc"], serde_json::Value::Null);
+        assert_eq!(config["settings"]["n"], 3);
+        run.finish().unwrap();
+        let marker = require_complete(&path).unwrap();
+        assert_eq!(marker.files, vec!["config.json", "runs/a/metrics.csv"]);
+        let config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path.join(CONFIG_FILE)).unwrap())
+                .unwrap();
+        assert!(config["finished_utc"].is_string());
+        assert!(config["wall_seconds"].as_f64().unwrap() >= 0.0);
+        assert_eq!(config["seeds"], serde_json::json!([7]));
+        assert_eq!(config["study"], "demo");
+        // A second run into the same, now non-empty folder is refused.
+        let err = RunFolder::create(&path, "demo").unwrap_err().to_string();
+        assert!(err.contains("not empty"), "{err}");
+        // Resuming makes it incomplete again until the next finish.
+        let resumed = RunFolder::resume(&path, "demo").unwrap();
+        assert!(!is_complete(&path));
+        resumed.finish().unwrap();
+        assert!(is_complete(&path));
+    }
+
+    #[test]
+    fn a_missing_parent_is_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = RunFolder::create(dir.path().join("no/such/run"), "demo")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--out") && err.contains("does not exist"),
+            "{err}"
+        );
+        assert!(!dir.path().join("no").exists());
+    }
+}

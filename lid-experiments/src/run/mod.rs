@@ -1,0 +1,34 @@
+//! What every study and command writes, made once here: run folders, tables, figures, metadata,
+//! the suite report, and the rules that keep outputs honest.
+//!
+//! - [`folder`]: [`RunFolder`], the self-describing folder of one run: `config.json` (settings,
+//!   seeds, versions, git commit and dirty flag, command line, start and end times), CSV and JSON of
+//!   every number, figures as SVG and PNG, `report.md`, `summary.json` for the suite report, and the
+//!   completeness marker [`COMPLETE_MARKER`] written last. Readers and mergers call
+//!   [`folder::require_complete`] and treat a folder without the marker as incomplete.
+//! - [`metadata`]: [`RunMetadata`] (versions, git, command line, clock times).
+//! - [`table`]: [`Table`], rows of strings written as CSV or rendered as Markdown.
+//! - [`aggregate`]: [`MeanStd`] over seeds or runs, and [`aggregate::band_over_runs`] for curves.
+//! - [`plot`]: the figures every study uses (mean +- std bands against a step, stacked panels with
+//!   markers, horizontal box plots with reference values, grouped violins).
+//! - [`paths`]: output paths checked before any work starts (folder exists and is writable, not an
+//!   input, not another output).
+//! - [`suite`]: the default suite's run folder and its top-level `report.md`.
+//!
+//! Every file is written under a temporary name and renamed when complete, through the one helper
+//! of the workspace, [`atomic`] (re-exported from `lid_embed::output::atomic`, the lowest crate that
+//! writes files).
+
+pub mod aggregate;
+pub mod folder;
+pub mod metadata;
+pub mod paths;
+pub mod plot;
+pub mod suite;
+pub mod table;
+
+pub use aggregate::MeanStd;
+pub use folder::{RunFolder, StudySummary, COMPLETE_MARKER};
+pub use lid_embed::output::atomic;
+pub use metadata::RunMetadata;
+pub use table::Table;

@@ -1,0 +1,239 @@
+//! Per-run events (LID peak, onset of generalisation, lead time) and the table across fractions.
+//!
+//! Definitions (also in `docs/reproduction.md`):
+//! - **Memorised** at the first measured step with training accuracy >= 0.99.
+//! - **Plateau and onset**: the validation accuracy at the memorisation step is the plateau; the onset
+//!   of generalisation is the first later step whose validation accuracy exceeds the plateau by
+//!   `onset_margin` (default 0.1). No memorisation, no onset.
+//! - **LID peak**: the probed step after step 0 with the largest mean local LID on training
+//!   sequences (first one on ties). Step 0, the random initialisation, is left out: there the
+//!   activations are not yet shaped by training and their LID is the largest of the run in our
+//!   settings (see `docs/reproduction.md`).
+//! - **Lead time**: onset step minus LID-peak step (positive: the LID peak comes first).
+//! - **Generalised** at the first step with validation accuracy >= `grok_threshold` (default 0.9); a
+//!   run **groks** when its final validation accuracy reaches `grok_threshold`.
+
+use serde::{Deserialize, Serialize};
+
+use super::train::MetricsRow;
+use crate::run::{MeanStd, Table};
+
+/// Events of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// Training fraction.
+    pub fraction: f64,
+    /// Dataset seed.
+    pub seed: u64,
+    /// Final validation accuracy >= the grok threshold.
+    pub grokked: bool,
+    /// First step with training accuracy >= 0.99.
+    pub memorised_step: Option<u64>,
+    /// Validation accuracy at the memorisation step.
+    pub plateau_val_acc: Option<f64>,
+    /// First step after memorisation with validation accuracy > plateau + margin.
+    pub onset_step: Option<u64>,
+    /// First step with validation accuracy >= the grok threshold.
+    pub generalised_step: Option<u64>,
+    /// Step (after 0) of the largest mean LID (training probe).
+    pub lid_peak_step: Option<u64>,
+    /// The largest mean LID.
+    pub lid_peak: Option<f64>,
+    /// `onset_step - lid_peak_step`.
+    pub lead_steps: Option<i64>,
+    /// Mean LID at the last probe.
+    pub final_lid: Option<f64>,
+    /// Mean LID at the last probe on validation sequences.
+    pub final_val_lid: Option<f64>,
+    /// Final training accuracy.
+    pub final_train_acc: f64,
+    /// Final validation accuracy.
+    pub final_val_acc: f64,
+}
+
+/// Finds the events of one run.
+pub fn summarise_run(
+    fraction: f64,
+    seed: u64,
+    rows: &[MetricsRow],
+    grok_threshold: f64,
+    onset_margin: f64,
+) -> RunSummary {
+    let last = rows.last();
+    let memorised = rows.iter().find(|r| r.train_acc >= 0.99);
+    let memorised_step = memorised.map(|r| r.step);
+    let plateau_val_acc = memorised.map(|r| r.val_acc);
+    let onset_step = memorised.and_then(|m| {
+        rows.iter()
+            .find(|r| r.step > m.step && r.val_acc > m.val_acc + onset_margin)
+            .map(|r| r.step)
+    });
+    let generalised_step = rows
+        .iter()
+        .find(|r| r.val_acc >= grok_threshold)
+        .map(|r| r.step);
+    let probes: Vec<(u64, f64)> = rows
+        .iter()
+        .filter_map(|r| r.train_probe.as_ref().map(|p| (r.step, p.mean)))
+        .collect();
+    let peak =
+        probes
+            .iter()
+            .filter(|p| p.0 > 0)
+            .fold(None::<(u64, f64)>, |best, &(s, m)| match best {
+                Some((_, bm)) if bm >= m => best,
+                _ => Some((s, m)),
+            });
+    let final_val_acc = last.map_or(0.0, |r| r.val_acc);
+    RunSummary {
+        fraction,
+        seed,
+        grokked: final_val_acc >= grok_threshold,
+        memorised_step,
+        plateau_val_acc,
+        onset_step,
+        generalised_step,
+        lid_peak_step: peak.map(|p| p.0),
+        lid_peak: peak.map(|p| p.1),
+        lead_steps: match (onset_step, peak) {
+            (Some(o), Some((p, _))) => Some(o as i64 - p as i64),
+            _ => None,
+        },
+        final_lid: probes.last().map(|p| p.1),
+        final_val_lid: rows
+            .iter()
+            .rev()
+            .find_map(|r| r.val_probe.as_ref().map(|p| p.mean)),
+        final_train_acc: last.map_or(0.0, |r| r.train_acc),
+        final_val_acc,
+    }
+}
+
+/// One line of the table across seeds for a fraction (mean and std over runs, [`MeanStd`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FractionRow {
+    /// Training fraction.
+    pub fraction: f64,
+    /// Runs (seeds).
+    pub runs: usize,
+    /// Runs that grokked.
+    pub grokked: usize,
+    /// LID-peak step over runs.
+    pub lid_peak_step: Option<MeanStd>,
+    /// Onset step over runs that have one.
+    pub onset_step: Option<MeanStd>,
+    /// Lead time over runs that have one.
+    pub lead_steps: Option<MeanStd>,
+    /// Final mean LID.
+    pub final_lid: Option<MeanStd>,
+    /// Final validation accuracy.
+    pub final_val_acc: Option<MeanStd>,
+}
+
+/// Groups run summaries by fraction (in the order first seen).
+pub fn table(summaries: &[RunSummary]) -> Vec<FractionRow> {
+    let mut fractions: Vec<f64> = Vec::new();
+    for s in summaries {
+        if !fractions.contains(&s.fraction) {
+            fractions.push(s.fraction);
+        }
+    }
+    fractions
+        .into_iter()
+        .map(|f| {
+            let runs: Vec<&RunSummary> = summaries.iter().filter(|s| s.fraction == f).collect();
+            let ms = |values: Vec<f64>| MeanStd::of(&values);
+            FractionRow {
+                fraction: f,
+                runs: runs.len(),
+                grokked: runs.iter().filter(|r| r.grokked).count(),
+                lid_peak_step: ms(runs
+                    .iter()
+                    .filter_map(|r| r.lid_peak_step.map(|x| x as f64))
+                    .collect()),
+                onset_step: ms(runs
+                    .iter()
+                    .filter_map(|r| r.onset_step.map(|x| x as f64))
+                    .collect()),
+                lead_steps: ms(runs
+                    .iter()
+                    .filter_map(|r| r.lead_steps.map(|x| x as f64))
+                    .collect()),
+                final_lid: ms(runs.iter().filter_map(|r| r.final_lid).collect()),
+                final_val_acc: ms(runs.iter().map(|r| r.final_val_acc).collect()),
+            }
+        })
+        .collect()
+}
+
+/// The table across fractions (`mean ± std` over seeds; `–` where no run has the event).
+pub fn fraction_table(rows: &[FractionRow]) -> Table {
+    let fmt = |x: &Option<MeanStd>, digits: usize| {
+        x.as_ref().map_or("–".to_string(), |m| m.display(digits))
+    };
+    let mut t = Table::new([
+        "fraction",
+        "runs",
+        "grokked",
+        "LID peak step",
+        "val-acc onset step",
+        "lead (onset − peak)",
+        "final mean LID",
+        "final val acc",
+    ]);
+    for r in rows {
+        t.push_row([
+            format!("{:.2}", r.fraction),
+            r.runs.to_string(),
+            r.grokked.to_string(),
+            fmt(&r.lid_peak_step, 0),
+            fmt(&r.onset_step, 0),
+            fmt(&r.lead_steps, 0),
+            fmt(&r.final_lid, 2),
+            fmt(&r.final_val_acc, 3),
+        ])
+        .expect("eight cells for eight columns");
+    }
+    t
+}
+
+/// The per-run summaries as a table (`summary.csv`).
+pub fn runs_table(summaries: &[RunSummary]) -> Table {
+    let opt = |x: Option<String>| x.unwrap_or_default();
+    let mut t = Table::new([
+        "fraction",
+        "seed",
+        "grokked",
+        "memorised_step",
+        "plateau_val_acc",
+        "onset_step",
+        "generalised_step",
+        "lid_peak_step",
+        "lid_peak",
+        "lead_steps",
+        "final_lid",
+        "final_val_lid",
+        "final_train_acc",
+        "final_val_acc",
+    ]);
+    for s in summaries {
+        t.push_row([
+            s.fraction.to_string(),
+            s.seed.to_string(),
+            s.grokked.to_string(),
+            opt(s.memorised_step.map(|v| v.to_string())),
+            opt(s.plateau_val_acc.map(|v| v.to_string())),
+            opt(s.onset_step.map(|v| v.to_string())),
+            opt(s.generalised_step.map(|v| v.to_string())),
+            opt(s.lid_peak_step.map(|v| v.to_string())),
+            opt(s.lid_peak.map(|v| v.to_string())),
+            opt(s.lead_steps.map(|v| v.to_string())),
+            opt(s.final_lid.map(|v| v.to_string())),
+            opt(s.final_val_lid.map(|v| v.to_string())),
+            s.final_train_acc.to_string(),
+            s.final_val_acc.to_string(),
+        ])
+        .expect("fourteen cells for fourteen columns");
+    }
+    t
+}

@@ -1,0 +1,70 @@
+//! The studies: each a module with its settings and presets, its analysis and its report, writing
+//! one [`crate::run::RunFolder`].
+//!
+//! | study | what it reproduces | presets |
+//! |---|---|---|
+//! | [`validation`] | every estimator on synthetic manifolds of known dimension | `quick` |
+//! | [`grokking`] | REFERENCE.md study 4: LID falls before validation accuracy rises | `paper`, `cpu`, `quick` |
+//!
+//! # Adding a study
+//! 1. Create `studies/<name>/mod.rs` (or `<name>.rs`): a settings struct with its presets (`paper`,
+//!    `cpu`, `quick`; one `Default`, overrides on top, validated once), the computation, and a
+//!    function that writes a [`RunFolder`]: `write_config` first, then tables, JSON, figures (from
+//!    [`crate::run::plot`]), `report.md`, `summary.json` ([`StudySummary`]), and `finish` last.
+//! 2. Implement [`Study`] for a unit struct: `run_quick` runs the quick preset into the folder it is
+//!    given.
+//! 3. Add the struct to [`registry`]: the default suite (`cargo run --release -p lid-experiments`)
+//!    then runs it and its summary joins the suite's `report.md`.
+//! 4. For a command line of its own, add a subcommand to `src/bin/lid-experiments.rs` that calls the
+//!    study's `run_cli`.
+
+pub mod grokking;
+pub mod validation;
+
+use crate::error::Result;
+use crate::run::{RunFolder, StudySummary};
+
+/// A study the default suite can run.
+pub trait Study: Sync {
+    /// Stable name: the subfolder in the suite, the `study` of `config.json`, the subcommand.
+    fn name(&self) -> &'static str;
+
+    /// Human title (the heading of its section in the suite report).
+    fn title(&self) -> &'static str;
+
+    /// Runs the quick preset into `folder` (created, empty), writes every file including
+    /// `summary.json`, and finishes the folder (its completeness marker last). `log` receives
+    /// progress lines.
+    ///
+    /// # Errors
+    /// Whatever the study's computation or writing returns; the folder then stays incomplete.
+    fn run_quick(&self, folder: RunFolder, log: &mut dyn FnMut(&str)) -> Result<StudySummary>;
+}
+
+/// Every study of the default suite, in the order the suite runs them.
+pub fn registry() -> &'static [&'static dyn Study] {
+    &[&validation::Validation, &grokking::Grokking]
+}
+
+/// The registered study called `name`.
+pub fn find(name: &str) -> Option<&'static dyn Study> {
+    registry().iter().copied().find(|s| s.name() == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_names_are_unique_and_findable() {
+        let names: Vec<&str> = registry().iter().map(|s| s.name()).collect();
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        for n in names {
+            assert_eq!(find(n).map(|s| s.name()), Some(n));
+        }
+        assert!(find("nope").is_none());
+    }
+}
