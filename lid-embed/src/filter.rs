@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use crate::error::{Error, Result};
 
 /// The special token ids of a model, from its config (or GGUF metadata).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SpecialIds {
     /// Beginning-of-sequence id (RoBERTa `<s>`, Llama `<s>`/`<|begin_of_text|>`).
     pub bos: Option<u32>,
@@ -17,7 +17,7 @@ pub struct SpecialIds {
 }
 
 /// Token filter applied to every real (non-padding) position.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum TokenFilter {
     /// The paper's default: drop tokens whose id is the pad id or an eos id, keep bos (an id equal to
     /// bos is kept even when it is also listed as eos, as in GPT-2 where both are `<|endoftext|>`).

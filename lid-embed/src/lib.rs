@@ -25,9 +25,10 @@
 pub mod corpus;
 pub mod device;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod filter;
-mod kernels;
+pub mod kernels;
 pub mod load;
 pub mod models;
 pub mod output;

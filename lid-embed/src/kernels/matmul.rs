@@ -4,7 +4,7 @@
 
 /// `out (m x n) = lhs (m x k) * rhs (k x n)`, all row-major and contiguous, threads from rayon's
 /// global pool. `out` is overwritten.
-pub(crate) fn matmul(lhs: &[f32], rhs: &[f32], out: &mut [f32], m: usize, k: usize, n: usize) {
+pub fn matmul(lhs: &[f32], rhs: &[f32], out: &mut [f32], m: usize, k: usize, n: usize) {
     assert!(
         lhs.len() == m * k && rhs.len() == k * n && out.len() == m * n,
         "matmul: slice lengths do not match ({m} x {k}) * ({k} x {n})"

@@ -1,15 +1,16 @@
-//! CPU kernels for the encoder's hot path (BERT, MiniLM, RoBERTa).
+//! CPU kernels for the encoder's hot path (BERT, MiniLM, RoBERTa), and the vectorisable math
+//! ([`simd`]) and matrix products ([`matmul`]) that `lid-train`'s training kernels share.
 //!
 //! Hand-written on purpose (the project's hot-path exception to "prefer a well-kept crate"): with
 //! candle's CPU backend, `lid embed` was about 2x slower than PyTorch on MiniLM. There each
 //! element-wise op runs single-threaded into a fresh allocation (the page faults of that churn alone
 //! cost about a sixth of the CPU time), the exact GELU evaluates scalar libm `erf` per element, and
 //! the batched attention matmuls issue one tiny GEMM per (sequence, head). Here a whole encoder
-//! block runs on reusable f32 buffers ([`encoder`]): the matrix products go through the `gemm` crate
+//! block runs on reusable f32 buffers (`encoder`): the matrix products go through the `gemm` crate
 //! (what candle uses too), and everything between them is fused into a few rayon-parallel passes
 //! that the compiler vectorises (AVX2 + FMA selected at run time, see [`simd`]): packed-QKV
-//! attention with the mask and the bias folded in ([`attention`]), `gelu(x + b)` and
-//! `layer_norm((x + b) + residual)` in place ([`rows`]).
+//! attention with the mask and the bias folded in (`attention`), `gelu(x + b)` and
+//! `layer_norm((x + b) + residual)` in place (`rows`).
 //!
 //! The models use this path only for f32 tensors on the CPU and keep the plain candle path for
 //! every other device; the unit tests compare each kernel with the candle ops that define it.
@@ -21,9 +22,9 @@
 
 pub(crate) mod attention;
 pub(crate) mod encoder;
-mod matmul;
+pub mod matmul;
 pub(crate) mod rows;
-mod simd;
+pub mod simd;
 
 use std::ops::Range;
 use std::sync::RwLockReadGuard;

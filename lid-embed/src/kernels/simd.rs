@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 /// How `a * b + c` is computed: one fused instruction where the target has it, two roundings where
 /// it does not (calling `f32::mul_add` without hardware FMA would fall back to a slow libm call).
-pub(crate) trait MulAdd {
+pub trait MulAdd {
     /// `a * b + c` in f32.
     fn f32(a: f32, b: f32, c: f32) -> f32;
     /// `a * b + c` in f64.
@@ -20,8 +20,7 @@ pub(crate) trait MulAdd {
 }
 
 /// Hardware fused multiply-add, portable (aarch64, where NEON and FMA are baseline; tests).
-#[cfg_attr(not(any(test, target_arch = "aarch64")), allow(dead_code))]
-pub(crate) struct Fused;
+pub struct Fused;
 
 impl MulAdd for Fused {
     #[inline(always)]
@@ -35,8 +34,7 @@ impl MulAdd for Fused {
 }
 
 /// Separate multiply and add, for targets without FMA.
-#[cfg_attr(target_arch = "aarch64", allow(dead_code))]
-pub(crate) struct Unfused;
+pub struct Unfused;
 
 impl MulAdd for Unfused {
     #[inline(always)]
@@ -51,7 +49,7 @@ impl MulAdd for Unfused {
 
 /// Eight f32 lanes with multiply-add: the register type of the attention micro-kernels, which the
 /// compiler does not reliably keep in registers when they are written over plain arrays.
-pub(crate) trait Lanes: MulAdd {
+pub trait Lanes: MulAdd {
     /// Eight f32 values.
     type V: Copy;
     /// All lanes `x`.
@@ -97,7 +95,7 @@ array_lanes!(Unfused);
 /// function it compiles with `avx2,fma` enabled and calls after detecting both at run time: that
 /// is what makes the intrinsics below sound.
 #[cfg(target_arch = "x86_64")]
-pub(crate) struct Avx2;
+pub struct Avx2;
 
 #[cfg(target_arch = "x86_64")]
 impl MulAdd for Avx2 {
@@ -140,7 +138,7 @@ impl Lanes for Avx2 {
 
 /// Whether this x86-64 CPU has AVX2 and FMA (detected once).
 #[cfg(target_arch = "x86_64")]
-pub(crate) fn has_avx2_fma() -> bool {
+pub fn has_avx2_fma() -> bool {
     static DETECTED: OnceLock<bool> = OnceLock::new();
     *DETECTED.get_or_init(|| {
         std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
@@ -150,7 +148,9 @@ pub(crate) fn has_avx2_fma() -> bool {
 /// Defines `fn $name(args)` that runs `$generic::<Avx2>` with AVX2 + FMA code generation when the
 /// CPU has them, and `$generic::<Unfused>` otherwise (aarch64: always `Fused`). `$generic` must be
 /// `#[inline(always)]` so that its body is compiled inside the wrapper with the wrapper's features.
-macro_rules! multiversion {
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __lid_embed_multiversion {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $generic:ident) => {
         $(#[$meta])*
         $vis fn $name($($arg: $ty),*) {
@@ -178,13 +178,13 @@ macro_rules! multiversion {
         }
     };
 }
-pub(crate) use multiversion;
+pub use crate::__lid_embed_multiversion as multiversion;
 
 /// `exp(x)` for `x <= 0` (the softmax range), Cephes `expf`: `x = n ln 2 + r`, a degree-6
 /// polynomial for `e^r`, scaled by `2^n` built from the exponent bits. Relative error below 2e-7
 /// (tested); results below about `1e-38` (including `exp(-inf)`) are exactly 0.
 #[inline(always)]
-pub(crate) fn exp_nonpositive<M: MulAdd>(x: f32) -> f32 {
+pub fn exp_nonpositive<M: MulAdd>(x: f32) -> f32 {
     const LOG2_E: f32 = std::f32::consts::LOG2_E;
     // ln 2 split in a part exact in few bits and a correction (Cody-Waite).
     const LN2_HI: f32 = 0.693_359_4;
@@ -214,7 +214,7 @@ pub(crate) fn exp_nonpositive<M: MulAdd>(x: f32) -> f32 {
 /// f64 its absolute error is below 1e-7 everywhere (tested; PyTorch's vectorised `erf` is within
 /// about 3e-8), and it needs no `exp`, so it vectorises.
 #[inline(always)]
-pub(crate) fn erf_f64<M: MulAdd>(z: f64) -> f64 {
+pub fn erf_f64<M: MulAdd>(z: f64) -> f64 {
     let z = z.clamp(-4.0, 4.0);
     let z2 = z * z;
     let mut p = -2.726_142_258_013_06e-10;
@@ -236,18 +236,18 @@ pub(crate) fn erf_f64<M: MulAdd>(z: f64) -> f64 {
 /// once to f32 (`transformers`' `gelu`, PyTorch `gelu(approximate="none")`): error at most
 /// `|x| / 2 * 1e-7` from [`erf_f64`] plus the final rounding.
 #[inline(always)]
-pub(crate) fn gelu_erf<M: MulAdd>(x: f32) -> f32 {
+pub fn gelu_erf<M: MulAdd>(x: f32) -> f32 {
     let x = f64::from(x);
     let erf = erf_f64::<M>(x * std::f64::consts::FRAC_1_SQRT_2);
     (0.5 * x * (1.0 + erf)) as f32
 }
 
 /// Width of the lane arrays used for reductions (two AVX2 registers of f32).
-pub(crate) const LANES: usize = 16;
+pub const LANES: usize = 16;
 
 /// Sum of `xs` with [`LANES`] partial sums (vectorises; the order differs from a serial sum).
 #[inline(always)]
-pub(crate) fn sum(xs: &[f32]) -> f32 {
+pub fn sum(xs: &[f32]) -> f32 {
     let mut acc = [0.0f32; LANES];
     let chunks = xs.chunks_exact(LANES);
     let tail = chunks.remainder();
@@ -261,7 +261,7 @@ pub(crate) fn sum(xs: &[f32]) -> f32 {
 
 /// Maximum of `xs` (`-inf` when empty), with [`LANES`] partial maxima.
 #[inline(always)]
-pub(crate) fn max(xs: &[f32]) -> f32 {
+pub fn max(xs: &[f32]) -> f32 {
     let mut acc = [f32::NEG_INFINITY; LANES];
     let chunks = xs.chunks_exact(LANES);
     let tail = chunks.remainder();

@@ -109,17 +109,19 @@ pub struct Config {
 }
 
 impl Config {
-    fn head_dim(&self) -> usize {
+    /// Per-head width: `head_dim`, else `hidden_size / num_attention_heads`.
+    pub fn head_dim(&self) -> usize {
         self.head_dim
             .unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
     }
 
-    fn kv_heads(&self) -> usize {
+    /// Key/value heads: `num_key_value_heads`, else `num_attention_heads`.
+    pub fn kv_heads(&self) -> usize {
         self.num_key_value_heads.unwrap_or(self.num_attention_heads)
     }
 
     /// The rotary base and scaling, from `rope_parameters` (transformers >= 5) or the older keys.
-    fn rope(&self) -> (f64, Option<&serde_json::Value>) {
+    pub fn rope(&self) -> (f64, Option<&serde_json::Value>) {
         match self.rope_parameters.as_ref().filter(|p| p.is_object()) {
             Some(p) => (
                 p.get("rope_theta")
@@ -131,7 +133,8 @@ impl Config {
         }
     }
 
-    fn validate(&self) -> Result<()> {
+    /// Rejects settings this implementation does not cover.
+    pub fn validate(&self) -> Result<()> {
         let heads = self.num_attention_heads;
         if heads == 0 || self.kv_heads() == 0 || heads % self.kv_heads() != 0 {
             return Err(Error::unsupported(
@@ -154,7 +157,7 @@ impl Config {
 }
 
 /// Rotary inverse frequencies in f32, as `transformers` computes them, with the scaling applied.
-pub(crate) fn inverse_frequencies(
+pub fn inverse_frequencies(
     theta: f64,
     head_dim: usize,
     scaling: Option<&serde_json::Value>,
