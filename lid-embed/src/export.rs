@@ -40,13 +40,16 @@ pub struct F32Export {
 /// # Errors
 /// An unreadable file, a non-Llama architecture, missing tensors or inconsistent sizes.
 pub fn gguf_to_f32(path: &Path) -> Result<F32Export> {
+    // candle allocates whatever sizes the file announces: check them first (crate::gguf).
+    crate::gguf::check_file(path)?;
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
     let content = gguf_file::Content::read(&mut file).map_err(|e| Error::Parse {
         path: path.to_path_buf(),
         message: format!("not a readable GGUF file: {e}"),
     })?;
     let cfg = Config::from_gguf(&content)?;
-    if cfg.heads == 0 || cfg.kv_heads == 0 || cfg.heads % cfg.kv_heads != 0 || cfg.head_dim % 2 != 0 {
+    if cfg.heads == 0 || cfg.kv_heads == 0 || cfg.heads % cfg.kv_heads != 0 || cfg.head_dim % 2 != 0
+    {
         return Err(Error::unsupported(
             "llama.attention.head_count_kv",
             (cfg.heads, cfg.kv_heads, cfg.head_dim),
@@ -54,10 +57,12 @@ pub fn gguf_to_f32(path: &Path) -> Result<F32Export> {
         ));
     }
     let mut read = |name: &str| -> Result<(Vec<usize>, Vec<f32>)> {
-        let q = content.tensor(&mut file, name, &Device::Cpu).map_err(|e| Error::Parse {
-            path: path.to_path_buf(),
-            message: format!("tensor {name}: {e}"),
-        })?;
+        let q = content
+            .tensor(&mut file, name, &Device::Cpu)
+            .map_err(|e| Error::Parse {
+                path: path.to_path_buf(),
+                message: format!("tensor {name}: {e}"),
+            })?;
         let t = q.dequantize(&Device::Cpu)?;
         let shape = t.dims().to_vec();
         Ok((shape, t.flatten_all()?.to_vec1::<f32>()?))
@@ -123,11 +128,20 @@ pub fn gguf_to_f32(path: &Path) -> Result<F32Export> {
 
 /// Undoes llama.cpp's per-head row permutation of a `(heads * head_dim, in)` matrix: Hugging Face
 /// row `h * hd + j * hd/2 + i` is GGUF row `h * hd + 2 i + j`.
-fn unpermute_rows(values: &[f32], shape: &[usize], heads: usize, head_dim: usize, path: &Path) -> Result<Vec<f32>> {
+fn unpermute_rows(
+    values: &[f32],
+    shape: &[usize],
+    heads: usize,
+    head_dim: usize,
+    path: &Path,
+) -> Result<Vec<f32>> {
     if shape.len() != 2 || shape[0] != heads * head_dim {
         return Err(Error::Parse {
             path: path.to_path_buf(),
-            message: format!("query/key weight has shape {shape:?}, expected ({} x in)", heads * head_dim),
+            message: format!(
+                "query/key weight has shape {shape:?}, expected ({} x in)",
+                heads * head_dim
+            ),
         });
     }
     let cols = shape[1];
@@ -138,7 +152,8 @@ fn unpermute_rows(values: &[f32], shape: &[usize], heads: usize, head_dim: usize
             for i in 0..half {
                 let dst = h * head_dim + j * half + i;
                 let src = h * head_dim + 2 * i + j;
-                out[dst * cols..(dst + 1) * cols].copy_from_slice(&values[src * cols..(src + 1) * cols]);
+                out[dst * cols..(dst + 1) * cols]
+                    .copy_from_slice(&values[src * cols..(src + 1) * cols]);
             }
         }
     }

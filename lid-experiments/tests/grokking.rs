@@ -1,17 +1,15 @@
-//! Tests of the grokking study: dataset, model size, optimiser, training, probe, resume.
+//! The grokking study on lid-train: dataset, model size, training, probe, resume, the device path,
+//! and the analysis of peaks, onsets and leads.
 
-use candle_core::{Device, Tensor, Var};
-use lid_core::ExhaustiveSearch;
-use lid_experiments::studies::grokking::config::StudyConfig;
+use lid_embed::DeviceKind;
+use lid_experiments::studies::grokking::config::{ModelConfig, StudyConfig};
 use lid_experiments::studies::grokking::dataset::{
     mod_inverse, s5_elements, GrokDataset, Operation,
 };
-use lid_experiments::studies::grokking::model::{ModelConfig, Transformer};
-use lid_experiments::studies::grokking::optim::{AdamW, AdamWConfig, Schedule};
-use lid_experiments::studies::grokking::probe::probe_split;
-use lid_experiments::studies::grokking::train::{draw_batch, evaluate, run_training, Trainer};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use lid_experiments::studies::grokking::probe::split_probe;
+use lid_experiments::studies::grokking::train::{
+    new_model, run_training, train_config, MetricsRow,
+};
 
 #[test]
 fn split_sizes_follow_floor_of_fraction() {
@@ -104,194 +102,110 @@ fn paper_model_has_the_hand_counted_parameters() {
     // embeddings 199*128 + 5*128 = 26,112; per block: 2 LayerNorms 2*256, qkv 128*384 + 384,
     // out 128*128 + 128, ff1 128*512 + 512, ff2 512*128 + 128 = 198,272; final LayerNorm 256;
     // head 128*199 + 199 = 25,671. Total 26,112 + 2*198,272 + 256 + 25,671 = 448,583.
-    let config = ModelConfig::default();
-    assert_eq!(config.n_parameters(), 448_583);
-    let mut rng = ChaCha8Rng::seed_from_u64(1234);
-    let model = Transformer::new(config, &mut rng, &Device::Cpu).unwrap();
-    assert_eq!(model.n_parameters(), 448_583);
+    let config = StudyConfig::paper().resolve().unwrap();
+    assert_eq!(config.model.n_parameters(), 448_583);
+    let (model, _) = new_model(&config).unwrap();
+    assert_eq!(model.parameter_counts(), (448_583, 448_583));
 }
 
 #[test]
 fn bad_model_sizes_fail() {
-    let mut rng = ChaCha8Rng::seed_from_u64(1);
     let bad = ModelConfig {
         n_heads: 3,
         ..ModelConfig::default()
     };
-    assert!(Transformer::new(bad, &mut rng, &Device::Cpu).is_err());
+    assert!(bad.check().is_err());
     let bad = ModelConfig {
         dropout: 1.0,
         ..ModelConfig::default()
     };
-    assert!(Transformer::new(bad, &mut rng, &Device::Cpu).is_err());
+    assert!(bad.check().is_err());
 }
 
-#[test]
-fn adamw_matches_a_hand_computed_update() {
-    // theta = [1, -2], loss = 0.5*theta0 + 3*theta1, so g = [0.5, 3] (norm sqrt(9.25) = 3.0414).
-    let dev = Device::Cpu;
-    let var = Var::from_vec(vec![1.0f32, -2.0], 2, &dev).unwrap();
-    let c = Tensor::new(&[0.5f32, 3.0], &dev).unwrap();
-    let cfg = AdamWConfig {
-        lr: 0.1,
-        beta1: 0.9,
-        beta2: 0.98,
-        eps: 1e-6,
-        weight_decay: 0.01,
-        max_grad_norm: None,
-    };
-    let mut opt = AdamW::new(cfg, &[2]);
-    let grads = (var.as_tensor() * &c)
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .backward()
-        .unwrap();
-    opt.step(&[&var], &grads, 0.1).unwrap();
-    // Step 1: m_hat = g, v_hat = g^2, so theta = theta (1 - 0.1*0.01) - 0.1 * g / (|g| + 1e-6).
-    // theta0 = 0.999 - 0.1 * 0.5/0.500001 = 0.89900020, theta1 = -1.998 - 0.1 * 3/3.000001 = -2.09799997.
-    let got = var.as_tensor().to_vec1::<f32>().unwrap();
-    assert!((f64::from(got[0]) - 0.899_000_2).abs() < 1e-6, "{got:?}");
-    assert!((f64::from(got[1]) + 2.097_999_97).abs() < 1e-6, "{got:?}");
-
-    // Step 2 with clipping on and gradient 2c: clipped to norm 1 -> g2 = 2c / (2*3.0414 + 1e-6).
-    let cfg = AdamWConfig {
-        max_grad_norm: Some(1.0),
-        ..opt.config().clone()
-    };
-    let mut opt2 = AdamW::new(cfg, &[2]);
-    opt2.moments = opt.moments.clone();
-    opt2.step_count = 1;
-    let theta1: Vec<f64> = got.iter().map(|&x| x as f64).collect();
-    let grads = (var.as_tensor() * (&c * 2.0).unwrap())
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .backward()
-        .unwrap();
-    opt2.step(&[&var], &grads, 0.05).unwrap();
-    let norm = (2.0f64 * 2.0 * 9.25).sqrt();
-    let got2 = var.as_tensor().to_vec1::<f32>().unwrap();
-    for i in 0..2 {
-        let g1 = [0.5, 3.0][i];
-        let g2 = 2.0 * g1 / (norm + 1e-6);
-        let m = 0.9 * (0.1 * g1) + 0.1 * g2;
-        let v = 0.98 * (0.02 * g1 * g1) + 0.02 * g2 * g2;
-        let (bc1, bc2) = (1.0 - 0.9f64.powi(2), 1.0 - 0.98f64.powi(2));
-        let want =
-            theta1[i] * (1.0 - 0.05 * 0.01) - 0.05 / bc1 * m / (v.sqrt() / bc2.sqrt() + 1e-6);
-        assert!(
-            (got2[i] as f64 - want).abs() < 2e-6,
-            "param {i}: {} vs {want}",
-            got2[i]
-        );
-    }
-}
-
-#[test]
-fn schedule_warms_up_from_a_third_and_decays_to_zero() {
-    let s = Schedule::WarmupLinearDecay {
-        warmup_steps: 10,
-        total_steps: 110,
-    };
-    assert!((s.factor(0) - 1.0 / 3.0).abs() < 1e-12);
-    assert!((s.factor(5) - 2.0 / 3.0).abs() < 1e-12);
-    assert!((s.factor(10) - 1.0).abs() < 1e-12);
-    assert!((s.factor(60) - 0.5).abs() < 1e-12);
-    assert_eq!(s.factor(110), 0.0);
-    assert_eq!(s.factor(500), 0.0);
-    assert_eq!(
-        Schedule::WarmupConstant { warmup_steps: 10 }.factor(1000),
-        1.0
-    );
-}
-
-fn quick() -> StudyConfig {
-    StudyConfig::quick().resolve().unwrap()
+fn smoke() -> StudyConfig {
+    StudyConfig::smoke().resolve().unwrap()
 }
 
 #[test]
 fn short_training_reduces_training_loss() {
-    let mut config = quick();
-    config.optimizer.lr = 3e-3;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = smoke();
     config.optimizer.weight_decay = 0.01;
+    config.steps = 80;
+    config.probe.every = 40;
+    config.eval_every = 40;
     let ds = GrokDataset::new(config.operation, config.p, 0.5, 46).unwrap();
-    let mut trainer = Trainer::new(&config, &Device::Cpu).unwrap();
-    let (before, _) = evaluate(&trainer.model, &ds.train).unwrap();
-    for step in 0..80 {
-        let batch = draw_batch(&ds.train, config.batch_size, 46, step);
-        trainer
-            .train_step(&batch, config.optimizer.lr, step)
-            .unwrap();
-    }
-    let (after, _) = evaluate(&trainer.model, &ds.train).unwrap();
-    assert!(after < 0.9 * before, "training loss {before} -> {after}");
+    let rows = run_training(
+        &config,
+        &ds,
+        dir.path(),
+        false,
+        &DeviceKind::Cpu,
+        &mut |_| {},
+    )
+    .unwrap();
+    let (first, last) = (rows.first().unwrap(), rows.last().unwrap());
+    assert_eq!((first.step, last.step), (0, 80));
+    assert!(
+        last.train_loss < 0.9 * first.train_loss,
+        "training loss {} -> {}",
+        first.train_loss,
+        last.train_loss
+    );
 }
 
 #[test]
 fn probe_is_deterministic_for_a_seed() {
-    let config = quick();
+    let config = smoke();
     let ds = GrokDataset::new(config.operation, config.p, 0.5, 46).unwrap();
-    let trainer = Trainer::new(&config, &Device::Cpu).unwrap();
-    let a = probe_split(&trainer.model, &ds.train, &config.probe, &ExhaustiveSearch).unwrap();
-    let b = probe_split(&trainer.model, &ds.train, &config.probe, &ExhaustiveSearch).unwrap();
+    let (model, _) = new_model(&config).unwrap();
+    let probe = split_probe(&ds.train, &config.probe).unwrap();
+    let a = probe.estimate(&model, 0).unwrap().point;
+    let b = split_probe(&ds.train, &config.probe)
+        .unwrap()
+        .estimate(&model, 0)
+        .unwrap()
+        .point;
     assert_eq!(a, b);
-    assert!(a.mean.is_finite() && a.mean > 0.0 && a.std > 0.0 && a.global > 0.0);
-    assert_eq!(a.n_points, config.probe.n_points.min(a.n_unique));
+    assert!(a.mean.is_finite() && a.mean > 0.0 && a.std > 0.0 && a.global.unwrap() > 0.0);
+    assert!(a.n_points <= config.probe.n_points);
     let mut other = config.probe.clone();
     other.seed = 779;
-    let c = probe_split(&trainer.model, &ds.train, &other, &ExhaustiveSearch).unwrap();
+    let c = split_probe(&ds.train, &other)
+        .unwrap()
+        .estimate(&model, 0)
+        .unwrap()
+        .point;
     assert_ne!(a.mean, c.mean);
-    // The study's backend (lid-knn brute force) gives the oracle's numbers.
-    let brute = probe_split(
-        &trainer.model,
-        &ds.train,
-        &config.probe,
-        &lid_knn::BruteForce::new(),
-    )
-    .unwrap();
-    assert!((brute.mean - a.mean).abs() < 1e-9 && (brute.global - a.global).abs() < 1e-9);
 }
 
 #[test]
 fn resumed_run_equals_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = quick();
+    let mut config = smoke();
     config.steps = 20;
     config.checkpoint_every = 10;
     config.probe.every = 10;
     let ds = GrokDataset::new(config.operation, config.p, 0.5, 46).unwrap();
-    let dev = Device::Cpu;
     let full = run_training(
         &config,
         &ds,
         &dir.path().join("a"),
         false,
-        &ExhaustiveSearch,
-        &dev,
+        &DeviceKind::Cpu,
         &mut |_| {},
     )
     .unwrap();
-    let mut half = config.clone();
-    half.steps = 10;
+    // A run killed after its checkpoint at step 10, continued by a new process.
     let resumed_dir = dir.path().join("b");
-    run_training(
-        &half,
-        &ds,
-        &resumed_dir,
-        false,
-        &ExhaustiveSearch,
-        &dev,
-        &mut |_| {},
-    )
-    .unwrap();
+    let rows_a = run_until(&config, &ds, &resumed_dir, 10);
+    assert_eq!(rows_a.last().unwrap().step, 10);
     let resumed = run_training(
         &config,
         &ds,
         &resumed_dir,
         true,
-        &ExhaustiveSearch,
-        &dev,
+        &DeviceKind::Cpu,
         &mut |_| {},
     )
     .unwrap();
@@ -299,6 +213,100 @@ fn resumed_run_equals_uninterrupted_run() {
     let csv = std::fs::read_to_string(resumed_dir.join("metrics.csv")).unwrap();
     assert!(csv.starts_with("step,lr,train_loss,train_acc,val_loss,val_acc,lid_mean"));
     assert_eq!(csv.lines().count(), 1 + full.len());
+}
+
+/// Runs the study's training for `config` but stops after `steps` updates, as a killed process
+/// would after its checkpoint at that step.
+fn run_until(
+    config: &StudyConfig,
+    ds: &GrokDataset,
+    dir: &std::path::Path,
+    steps: u64,
+) -> Vec<MetricsRow> {
+    use lid_experiments::studies::grokking::train::GrokTask;
+    let (model, head) = new_model(config).unwrap();
+    let task = GrokTask {
+        head,
+        data: ds,
+        train_probe: split_probe(&ds.train, &config.probe).unwrap(),
+        val_probe: Some(split_probe(&ds.val, &config.probe).unwrap()),
+        probe_every: config.probe.every,
+        last_step: config.steps,
+        device: None,
+    };
+    let mut trainer =
+        lid_train::train::Trainer::new(model, train_config(config, ds.seed), None).unwrap();
+    trainer
+        .run(&task, Some(&dir.join("training")), Some(steps), &mut |_| {
+            Ok(())
+        })
+        .unwrap();
+    trainer
+        .records
+        .iter()
+        .filter_map(MetricsRow::from_record)
+        .collect()
+}
+
+/// The candle device path (on candle's CPU device) computes the loss and gradients of lid-train's
+/// kernels on the same weights and batch (dropout off), so the GPU path trains the same model.
+#[test]
+fn device_path_matches_lid_train_on_the_cpu_device() {
+    use lid_experiments::studies::grokking::device::DeviceModel;
+    use lid_train::heads::GradTarget;
+    use lid_train::model::{Activations, Batch, Mode};
+    let mut config = smoke();
+    config.model.dropout = 0.0;
+    let (model, head) = new_model(&config).unwrap();
+    let ds = GrokDataset::new(config.operation, config.p, 0.5, 46).unwrap();
+    let examples = &ds.train[..32];
+    let seqs: Vec<Vec<u32>> = examples.iter().map(|e| e.tokens.to_vec()).collect();
+    let labels: Vec<u32> = examples.iter().map(|e| e.label).collect();
+    let batch = Batch::new(&seqs);
+    let mut acts = Activations::new();
+    model
+        .net
+        .forward(&model.store, &batch, Mode::TrainNoDropout, &mut acts, None)
+        .unwrap();
+    let mut grads = model.store.zero_grads();
+    let mut d_hidden = vec![0.0; acts.output().len()];
+    let hidden = acts.output().to_vec();
+    let out = head
+        .run(
+            &model,
+            &hidden,
+            &batch,
+            &labels,
+            Some(GradTarget {
+                grads: &mut grads,
+                d_hidden: &mut d_hidden,
+                scale: 1.0,
+            }),
+        )
+        .unwrap();
+    model
+        .net
+        .backward(&model.store, &mut grads, &batch, &mut acts, &d_hidden)
+        .unwrap();
+    let device = DeviceModel::new(&model, &candle_core::Device::Cpu).unwrap();
+    let mut theirs = model.store.zero_grads();
+    let loss = device
+        .gradients(&model, &batch.ids, &labels, None, &mut theirs, 1.0)
+        .unwrap();
+    assert!(
+        (loss - out.mean_loss()).abs() < 1e-5,
+        "{loss} vs {}",
+        out.mean_loss()
+    );
+    for (id, p) in model.store.iter() {
+        let (a, b) = (grads.get(id).unwrap(), theirs.get(id).unwrap());
+        let d = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(d <= 1e-4, "gradient of {} differs by {d}", p.name);
+    }
 }
 
 #[test]
@@ -311,7 +319,6 @@ fn summary_finds_peak_onset_and_lead() {
         std: 1.0,
         global: mean,
         n_points: 10,
-        n_unique: 10,
     };
     // (step, train acc, val acc, mean LID): memorised at 200 with val 0.15; LID peaks at 300
     // (step 0 is left out); val exceeds 0.25 first at 500.
@@ -347,4 +354,53 @@ fn summary_finds_peak_onset_and_lead() {
     assert_eq!(s.final_lid, Some(2.5));
     let never = summarise_run(0.3, 46, &rows[..5], 0.9, 0.1);
     assert!(!never.grokked && never.onset_step.is_none());
+}
+
+/// The study's runs as sweep units: two shards merged give the same per-run numbers as one
+/// unsharded study, and rerunning a finished shard computes nothing.
+#[test]
+fn sharded_study_merges_to_the_unsharded_result() {
+    use lid_experiments::run::RunFolder;
+    use lid_experiments::studies::grokking::{merge_runs, run_runs, run_study};
+    use lid_experiments::studies::series::sweep::Shard;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = smoke();
+    config.fractions = vec![0.4, 0.6];
+    config.steps = 20;
+    let (whole, _) = run_study(
+        &config,
+        RunFolder::create(dir.path().join("whole"), "grokking").unwrap(),
+        false,
+        &DeviceKind::Cpu,
+        &mut |_| {},
+    )
+    .unwrap();
+    let out = dir.path().join("sharded");
+    for i in [1, 0] {
+        run_runs(
+            &config,
+            &out,
+            Shard::new(i, 2).unwrap(),
+            &DeviceKind::Cpu,
+            &mut |_| {},
+        )
+        .unwrap();
+    }
+    let again = run_runs(
+        &config,
+        &out,
+        Shard::new(0, 2).unwrap(),
+        &DeviceKind::Cpu,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert!(again.computed.is_empty() && again.skipped.len() == 1);
+    let (merged, _) = merge_runs(&out, &mut |_| {}).unwrap();
+    assert_eq!(whole.summaries, merged.summaries);
+    assert_eq!(whole.rows, merged.rows);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("whole/summary.csv")).unwrap(),
+        std::fs::read_to_string(out.join("summary.csv")).unwrap()
+    );
+    assert!(out.join("COMPLETE").is_file());
 }

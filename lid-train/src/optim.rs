@@ -114,6 +114,11 @@ pub enum Schedule {
         /// Step at which the factor reaches 0.
         total: u64,
     },
+    /// The same warm-up from 1/3, then a constant factor 1.
+    ThirdWarmupConstant {
+        /// Warm-up steps.
+        warmup: u64,
+    },
 }
 
 impl Schedule {
@@ -137,6 +142,13 @@ impl Schedule {
                     1.0 / 3.0 + (2.0 / 3.0) * step as f64 / warmup as f64
                 } else {
                     decay(warmup, total)
+                }
+            }
+            Schedule::ThirdWarmupConstant { warmup } => {
+                if step < warmup {
+                    1.0 / 3.0 + (2.0 / 3.0) * step as f64 / warmup as f64
+                } else {
+                    1.0
                 }
             }
         }

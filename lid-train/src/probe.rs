@@ -32,7 +32,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use lid_core::estimators::{CdfConvention, PointwiseEstimator, TwoNN};
+use lid_core::estimators::{CdfConvention, GlobalEstimator, PointwiseEstimator, TwoNN};
 use lid_core::prepare::Preparation;
 use lid_core::{NeighborSearch, PointCloud};
 use lid_embed::{LayerIndex, SpecialIds, TokenFilter};
@@ -69,6 +69,10 @@ pub struct ProbeSettings {
     pub cdf: CdfConvention,
     /// Sequences per forward pass.
     pub batch_size: usize,
+    /// Keep only these token positions of every sequence (`None`: all that pass the filter).
+    pub positions: Option<Vec<u32>>,
+    /// Also estimate a global TwoNN on the same points.
+    pub global: bool,
 }
 
 impl ProbeSettings {
@@ -84,6 +88,8 @@ impl ProbeSettings {
             neighbors: 128,
             cdf: CdfConvention::Skdim034,
             batch_size: 32,
+            positions: None,
+            global: false,
         }
     }
 
@@ -137,6 +143,8 @@ pub struct ProbePoint {
     pub n_points: usize,
     /// Exact duplicates removed.
     pub duplicates_removed: usize,
+    /// Global TwoNN on the same points, when asked for.
+    pub global: Option<f64>,
 }
 
 /// A measurement with every local estimate and its token.
@@ -225,7 +233,12 @@ impl LidProbe {
                 None => acts.last_block_output(),
             };
             for (k, (i, s)) in nonempty.iter().enumerate() {
-                let keep = self.settings.filter.keep(&s.ids, &s.special, &self.special);
+                let mut keep = self.settings.filter.keep(&s.ids, &s.special, &self.special);
+                if let Some(positions) = &self.settings.positions {
+                    for (pos, k) in keep.iter_mut().enumerate() {
+                        *k = *k && positions.contains(&(pos as u32));
+                    }
+                }
                 let start = batch.offsets[k];
                 for (pos, &kept) in keep.iter().enumerate() {
                     if kept {
@@ -248,7 +261,28 @@ impl LidProbe {
     /// Fewer unique vectors than `L + 1`, non-finite activations, estimator failures.
     pub fn estimate(&self, model: &Model, step: u64) -> Result<ProbeEstimate> {
         let (values, dim, tokens) = self.vectors(model)?;
+        self.estimate_vectors(values, dim, tokens, step)
+    }
+
+    /// Local estimates on vectors collected elsewhere (e.g. a model run on a GPU), with the
+    /// probe's preparation and estimator: `values` holds one row of `dim` per entry of `tokens`.
+    ///
+    /// # Errors
+    /// As [`LidProbe::estimate`], or inconsistent lengths.
+    pub fn estimate_vectors(
+        &self,
+        values: Vec<f32>,
+        dim: usize,
+        tokens: Vec<TokenRef>,
+        step: u64,
+    ) -> Result<ProbeEstimate> {
         let rows = tokens.len();
+        if values.len() != rows * dim {
+            return Err(Error::Input(format!(
+                "{} values for {rows} vectors of width {dim}",
+                values.len()
+            )));
+        }
         if values.iter().any(|v| !v.is_finite()) {
             return Err(Error::NonFinite(format!(
                 "the model produced non-finite activations at step {step}"
@@ -270,10 +304,16 @@ impl LidProbe {
             )));
         }
         let graph = self.search.knn_graph(&points, s.neighbors)?;
-        let local = TwoNN::new()
-            .cdf(s.cdf)
-            .estimate_pointwise(&points, &graph)?
-            .values;
+        let twonn = TwoNN::new().cdf(s.cdf);
+        let local = twonn.estimate_pointwise(&points, &graph)?.values;
+        let global = match s.global {
+            true => Some(
+                twonn
+                    .estimate_global(&points, self.search.as_ref())?
+                    .dimension,
+            ),
+            false => None,
+        };
         let summary = lid_core::stats::describe(&local)?;
         let point = ProbePoint {
             step,
@@ -282,6 +322,7 @@ impl LidProbe {
             median: summary.median,
             n_points: points.n_points(),
             duplicates_removed: report.n_duplicates_removed,
+            global,
         };
         let kept = report.kept_rows.iter().map(|&r| tokens[r]).collect();
         Ok(ProbeEstimate {

@@ -90,7 +90,12 @@ impl Task for MaskedLmTask {
         })?;
         Ok(StepLoss::from_head(&out, batch.rows()))
     }
-    fn evaluate(&self, model: &Model, ws: &mut Workspace) -> Result<Vec<(String, f64)>> {
+    fn evaluate(
+        &self,
+        model: &Model,
+        ws: &mut Workspace,
+        _step: u64,
+    ) -> Result<Vec<(String, f64)>> {
         let mut total = HeadOutput::default();
         for (b, chunk) in self.eval.chunks(EVAL_BATCH).enumerate() {
             let seqs: Vec<&Sequence> = chunk.iter().collect();
@@ -162,7 +167,12 @@ impl Task for CausalLmTask {
         })?;
         Ok(StepLoss::from_head(&out, batch.rows()))
     }
-    fn evaluate(&self, model: &Model, ws: &mut Workspace) -> Result<Vec<(String, f64)>> {
+    fn evaluate(
+        &self,
+        model: &Model,
+        ws: &mut Workspace,
+        _step: u64,
+    ) -> Result<Vec<(String, f64)>> {
         let mut total = HeadOutput::default();
         for chunk in self.eval.chunks(EVAL_BATCH) {
             let batch = pack(chunk);
@@ -264,7 +274,12 @@ impl Task for ClassificationTask {
         })?;
         Ok(StepLoss::from_head(&out, batch.rows()))
     }
-    fn evaluate(&self, model: &Model, ws: &mut Workspace) -> Result<Vec<(String, f64)>> {
+    fn evaluate(
+        &self,
+        model: &Model,
+        ws: &mut Workspace,
+        _step: u64,
+    ) -> Result<Vec<(String, f64)>> {
         let (loss, s, _) = self.score(model, ws, &self.eval)?;
         Ok(vec![
             ("eval_loss".into(), loss),

@@ -49,7 +49,9 @@ pub struct TrainConfig {
     pub checkpoint_every: Option<u64>,
     /// Further steps at which to write a checkpoint (e.g. epoch ends).
     pub checkpoint_at: Vec<u64>,
-    /// Keep every checkpoint (a series for the studies) or only the latest (to resume).
+    /// Keep every checkpoint (a series for the studies) or only the latest (to resume). Either way
+    /// only the latest keeps its optimizer state (`optimizer.safetensors`, twice the model's size):
+    /// resuming needs no older one.
     pub keep_checkpoints: bool,
 }
 
@@ -128,11 +130,12 @@ pub trait Task {
         grads: &mut Grads,
         scale: f32,
     ) -> Result<StepLoss>;
-    /// Evaluation metrics (name, value), e.g. `eval_loss`, `accuracy`.
+    /// Evaluation metrics (name, value), e.g. `eval_loss`, `accuracy`, after `step` updates (a
+    /// task may measure more at some steps, e.g. an LID probe).
     ///
     /// # Errors
     /// Model or data errors.
-    fn evaluate(&self, model: &Model, ws: &mut Workspace) -> Result<Vec<(String, f64)>>;
+    fn evaluate(&self, model: &Model, ws: &mut Workspace, step: u64) -> Result<Vec<(String, f64)>>;
     /// `architectures` entry and extra `config.json` keys of saved checkpoints.
     fn checkpoint_config(&self, model: &Model) -> (String, serde_json::Value);
 }
@@ -195,6 +198,8 @@ pub enum Event<'a> {
         step: u64,
         /// Its directory.
         dir: &'a Path,
+        /// The model as saved.
+        model: &'a Model,
     },
 }
 
@@ -295,7 +300,7 @@ impl Trainer {
         }
         let c = self.config.clone();
         if self.step == 0 && c.eval_at_start && self.records.is_empty() {
-            let metrics = task.evaluate(&self.model, &mut self.ws)?;
+            let metrics = task.evaluate(&self.model, &mut self.ws, 0)?;
             hook(Event::Evaluated {
                 step: 0,
                 metrics: &metrics,
@@ -368,7 +373,7 @@ impl Trainer {
                 eval: Vec::new(),
             };
             if self.due(c.eval_every, step) || step == c.steps {
-                let metrics = task.evaluate(&self.model, &mut self.ws)?;
+                let metrics = task.evaluate(&self.model, &mut self.ws, step)?;
                 hook(Event::Evaluated {
                     step,
                     metrics: &metrics,
@@ -383,7 +388,11 @@ impl Trainer {
                 || step == c.steps;
             if let (Some(dir), true) = (out, checkpoint_due) {
                 let path = self.save_checkpoint(task, dir)?;
-                hook(Event::Checkpoint { step, dir: &path })?;
+                hook(Event::Checkpoint {
+                    step,
+                    dir: &path,
+                    model: &self.model,
+                })?;
             }
         }
         if let Some(dir) = out {
@@ -445,11 +454,17 @@ impl Trainer {
             text.as_bytes(),
         )?;
         checkpoint::publish_dir(&tmp, &final_dir)?;
-        if !self.config.keep_checkpoints {
-            for (step, path) in checkpoint::list_checkpoints(dir) {
-                if step != self.step {
-                    std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+        for (step, path) in checkpoint::list_checkpoints(dir) {
+            if step == self.step {
+                continue;
+            }
+            if self.config.keep_checkpoints {
+                let optimizer = path.join("optimizer.safetensors");
+                if optimizer.exists() {
+                    std::fs::remove_file(&optimizer).map_err(|e| Error::io(&optimizer, e))?;
                 }
+            } else {
+                std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
             }
         }
         Ok(final_dir)

@@ -13,7 +13,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use lid_experiments::run::suite::run_suite;
 use lid_experiments::run::RunFolder;
-use lid_experiments::studies::{grokking, registry, validation};
+use lid_experiments::studies::{dst, emowoz, finetune_shift, grokking, registry, validation};
 
 /// Reproductions of Ruppik et al., "Less is More: Local Intrinsic Dimensions of Contextual Language
 /// Models" (NeurIPS 2025). Without a subcommand: the quick preset of every study, one report.
@@ -39,6 +39,12 @@ enum Command {
     Validate(validation::ValidateArgs),
     /// Grokking of modular arithmetic with the LID probe (REFERENCE.md study 4).
     Grokking(grokking::GrokkingArgs),
+    /// Fine-tuning lowers local dimension on its own domain only (REFERENCE.md study 1).
+    FinetuneShift(finetune_shift::FinetuneArgs),
+    /// Dialogue state tracking: LID stabilises when joint goal accuracy saturates (study 2).
+    Dst(dst::DstArgs),
+    /// Overfitting: LID climbs back with the validation loss (study 3, offline stand-in).
+    Emowoz(emowoz::EmowozArgs),
 }
 
 fn main() -> Result<()> {
@@ -57,6 +63,9 @@ fn main() -> Result<()> {
             validation::run_cli(&args)?;
         }
         Some(Command::Grokking(args)) => grokking::run_cli(&args)?,
+        Some(Command::FinetuneShift(args)) => finetune_shift::run_cli(&args)?,
+        Some(Command::Dst(args)) => dst::run_cli(&args)?,
+        Some(Command::Emowoz(args)) => emowoz::run_cli(&args)?,
     }
     Ok(())
 }

@@ -1,13 +1,16 @@
 //! `lid`: the general tool. Subcommands: `estimate` (local intrinsic dimensions of a point cloud or
 //! of a `lid embed` output folder), `knn` (the kNN graph of a cloud), `embed` (token vectors of a
 //! language model).
+//! Also `sweep` (local dimension over a series of checkpoints, in shards for job arrays), `compare`
+//! (two models on several corpora, ranked by SMD) and `export-gguf` (a GGUF model as f32).
 //!
 //! To add a subcommand: a module in `src/cli/` with its `clap::Args` struct and a `run` function,
 //! a variant in [`Command`], and one match arm. This file is the `anyhow` edge: the library returns
 //! `lid_experiments::Error`.
 
 use clap::{Parser, Subcommand};
-use lid_experiments::cli::{embed, estimate, knn};
+use lid_experiments::cli::sweep;
+use lid_experiments::cli::{compare, embed, estimate, export, knn};
 
 /// Local intrinsic dimensions of point clouds and of contextual token embeddings
 /// (Ruppik et al., "Less is More", NeurIPS 2025).
@@ -27,6 +30,12 @@ enum Command {
     Knn(knn::KnnArgs),
     /// Token vectors of a model's hidden states for a corpus.
     Embed(embed::EmbedArgs),
+    /// Local dimension over a series of checkpoints, as shards of independent units (a job array).
+    Sweep(sweep::SweepArgs),
+    /// Two models' local dimensions on the same token positions of several corpora, ranked by SMD.
+    Compare(compare::CompareArgs),
+    /// A GGUF model dequantised to an f32 Hugging Face directory.
+    ExportGguf(export::ExportArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -35,6 +44,9 @@ fn main() -> anyhow::Result<()> {
         Command::Estimate(args) => estimate::run(args)?,
         Command::Knn(args) => knn::run(args)?,
         Command::Embed(args) => embed::run(args)?,
+        Command::Sweep(args) => sweep::run(args)?,
+        Command::Compare(args) => compare::run(args)?,
+        Command::ExportGguf(args) => export::run(args)?,
     }
     Ok(())
 }

@@ -6,17 +6,23 @@
 //! - [`embed`]: `lid embed`, token vectors of a model's hidden states.
 //! - [`input`]: `.npy` / safetensors point clouds; [`embedding_dir`]: `lid embed` output folders.
 //! - [`backend`]: the `--knn` choice shared by `estimate` and `knn`.
+//! - [`sweep`]: `lid sweep`, checkpoint-series sweeps in shards (units, run, merge).
+//! - [`compare`]: `lid compare`, two models' local dimensions on several corpora, ranked by SMD.
+//! - [`export`]: `lid export-gguf`, a GGUF model dequantised to an f32 Hugging Face directory.
 //!
 //! Every command checks its settings (through the library types that own them) and its output
 //! paths ([`crate::run::paths`]) before it reads or computes anything, and writes its outputs
 //! through [`crate::run::atomic`].
 
 pub mod backend;
+pub mod compare;
 pub mod embed;
 pub mod embedding_dir;
 pub mod estimate;
+pub mod export;
 pub mod input;
 pub mod knn;
+pub mod sweep;
 
 use std::io::IsTerminal;
 

@@ -4,6 +4,7 @@
 //! | study | what it reproduces | presets |
 //! |---|---|---|
 //! | [`validation`] | every estimator on synthetic manifolds of known dimension | `quick` |
+//! | [`finetune_shift`] | REFERENCE.md study 1: fine-tuning lowers LID on its own domain only | `paper`, `cpu`, `quick` |
 //! | [`grokking`] | REFERENCE.md study 4: LID falls before validation accuracy rises | `paper`, `cpu`, `quick` |
 //!
 //! # Adding a study
@@ -18,7 +19,14 @@
 //! 4. For a command line of its own, add a subcommand to `src/bin/lid-experiments.rs` that calls the
 //!    study's `run_cli`.
 
+pub mod corpora;
+pub mod dst;
+pub mod emowoz;
+pub mod finetune_shift;
 pub mod grokking;
+pub mod models;
+pub mod series;
+pub mod trained_series;
 pub mod validation;
 
 use crate::error::Result;
@@ -43,7 +51,11 @@ pub trait Study: Sync {
 
 /// Every study of the default suite, in the order the suite runs them.
 pub fn registry() -> &'static [&'static dyn Study] {
-    &[&validation::Validation, &grokking::Grokking]
+    &[
+        &validation::Validation,
+        &grokking::Grokking,
+        &finetune_shift::FinetuneShift,
+    ]
 }
 
 /// The registered study called `name`.

@@ -1,12 +1,15 @@
 //! Dropout with counter-based masks.
 //!
 //! Whether element `i` of a dropout site is kept is a pure function of the site's seed and `i`
-//! (a SplitMix64 hash), so masks are generated in parallel, need no stored state, are recomputed
+//! (two rounds of MurmurHash3's 32-bit finaliser keyed by the two halves of the seed, which the
+//! compiler vectorises with AVX2; the site seeds themselves come from SplitMix64), so masks are
+//! generated in parallel, need no stored state, are recomputed
 //! exactly in the backward pass, and do not depend on the thread count. Kept values are scaled by
 //! `1 / (1 - p)` (inverted dropout, as PyTorch). The masks are not PyTorch's (its generator cannot
 //! be reproduced), so runs with dropout match PyTorch in distribution, not bitwise; the golden
 //! tests run with dropout off.
 
+use lid_embed::kernels::simd::{multiversion, MulAdd};
 use rayon::prelude::*;
 
 /// SplitMix64's finaliser: a bijective 64-bit mixer.
@@ -25,12 +28,36 @@ pub fn derive_seed(base: u64, path: &[u64]) -> u64 {
         })
 }
 
+/// MurmurHash3's 32-bit finaliser: a bijective mixer.
+#[inline(always)]
+fn fmix32(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85EB_CA6B);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xC2B2_AE35);
+    h ^ (h >> 16)
+}
+
 /// One dropout site: its seed and drop probability.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Dropout {
     seed: u64,
     threshold: u32,
     scale: f32,
+}
+
+multiversion! {
+    fn apply_chunk(site: &Dropout, x: &mut [f32], base: usize) => apply_chunk_generic
+}
+
+/// The dispatch only chooses the instruction set the loop is compiled for (AVX2 vectorises the
+/// 32-bit hash 8 lanes wide); the arithmetic has no multiply-add, so `M` is otherwise unused.
+#[allow(clippy::extra_unused_type_parameters)]
+#[inline(always)]
+fn apply_chunk_generic<M: MulAdd>(site: &Dropout, x: &mut [f32], base: usize) {
+    for (i, v) in x.iter_mut().enumerate() {
+        *v *= site.factor(base + i);
+    }
 }
 
 impl Dropout {
@@ -52,11 +79,10 @@ impl Dropout {
     /// The factor element `index` is multiplied by: 0 or `1 / (1 - p)`.
     #[inline(always)]
     pub fn factor(&self, index: usize) -> f32 {
-        let h = mix64(
-            self.seed
-                .wrapping_add((index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
-        );
-        if ((h >> 32) as u32) < self.threshold {
+        let (lo, hi) = (self.seed as u32, (self.seed >> 32) as u32);
+        let first = fmix32((index as u32).wrapping_mul(0x9E37_79B9) ^ lo);
+        let h = fmix32(first ^ hi ^ ((index as u64 >> 32) as u32));
+        if h < self.threshold {
             0.0
         } else {
             self.scale
@@ -66,12 +92,9 @@ impl Dropout {
     /// `x[i] *= factor(offset + i)`; the same call on the gradient is the backward pass.
     pub fn apply(&self, x: &mut [f32], offset: usize) {
         const CHUNK: usize = 16_384;
-        x.par_chunks_mut(CHUNK).enumerate().for_each(|(c, x)| {
-            let base = offset + c * CHUNK;
-            for (i, v) in x.iter_mut().enumerate() {
-                *v *= self.factor(base + i);
-            }
-        });
+        x.par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(c, x)| apply_chunk(self, x, offset + c * CHUNK));
     }
 }
 

@@ -5,11 +5,16 @@
 //! - **Plateau and onset**: the validation accuracy at the memorisation step is the plateau; the onset
 //!   of generalisation is the first later step whose validation accuracy exceeds the plateau by
 //!   `onset_margin` (default 0.1). No memorisation, no onset.
-//! - **LID peak**: the probed step after step 0 with the largest mean local LID on training
-//!   sequences (first one on ties). Step 0, the random initialisation, is left out: there the
-//!   activations are not yet shaped by training and their LID is the largest of the run in our
-//!   settings (see `docs/reproduction.md`).
-//! - **Lead time**: onset step minus LID-peak step (positive: the LID peak comes first).
+//! - **Early minimum**: the first probed step after step 0 whose mean local LID (training
+//!   sequences) is lower than at the probe before it and not higher than at the probe after it (the
+//!   first local minimum after initialisation); when the series has none, its lowest probe after 0.
+//! - **LID peak**: the probed step after the early minimum with the largest mean LID (first on
+//!   ties).
+//! - **LID change point**: the first probed step of the second segment of the least-squares single
+//!   mean change ([`lid_core::stats::change_point`]) of the LID series from the peak on (the step
+//!   where LID settles at its lower level); none when fewer than 3 probes follow the peak.
+//! - **Lead time**: onset step minus LID-peak step (positive: the LID peak comes first); **change
+//!   lead**: onset step minus change-point step.
 //! - **Generalised** at the first step with validation accuracy >= `grok_threshold` (default 0.9); a
 //!   run **groks** when its final validation accuracy reaches `grok_threshold`.
 
@@ -35,12 +40,18 @@ pub struct RunSummary {
     pub onset_step: Option<u64>,
     /// First step with validation accuracy >= the grok threshold.
     pub generalised_step: Option<u64>,
-    /// Step (after 0) of the largest mean LID (training probe).
+    /// Step of the early minimum (first local minimum of the LID series after step 0).
+    pub early_min_step: Option<u64>,
+    /// Step of the largest mean LID after the early minimum (training probe).
     pub lid_peak_step: Option<u64>,
     /// The largest mean LID.
     pub lid_peak: Option<f64>,
     /// `onset_step - lid_peak_step`.
     pub lead_steps: Option<i64>,
+    /// First step of the lower segment of the LID series' change point after the peak.
+    pub lid_change_step: Option<u64>,
+    /// `onset_step - lid_change_step`.
+    pub change_lead_steps: Option<i64>,
     /// Mean LID at the last probe.
     pub final_lid: Option<f64>,
     /// Mean LID at the last probe on validation sequences.
@@ -76,14 +87,26 @@ pub fn summarise_run(
         .iter()
         .filter_map(|r| r.train_probe.as_ref().map(|p| (r.step, p.mean)))
         .collect();
-    let peak =
+    let early_min = early_minimum(&probes);
+    let peak = early_min.and_then(|m| {
         probes
             .iter()
-            .filter(|p| p.0 > 0)
-            .fold(None::<(u64, f64)>, |best, &(s, m)| match best {
-                Some((_, bm)) if bm >= m => best,
-                _ => Some((s, m)),
-            });
+            .filter(|p| p.0 > m)
+            .fold(None::<(u64, f64)>, |best, &(s, v)| match best {
+                Some((_, bv)) if bv >= v => best,
+                _ => Some((s, v)),
+            })
+    });
+    let lid_change_step = peak.and_then(|(ps, _)| {
+        let after: Vec<&(u64, f64)> = probes.iter().filter(|p| p.0 >= ps).collect();
+        if after.len() < 3 {
+            return None;
+        }
+        let values: Vec<f64> = after.iter().map(|p| p.1).collect();
+        lid_core::stats::change_point(&values)
+            .ok()
+            .map(|c| after[c.index].0)
+    });
     let final_val_acc = last.map_or(0.0, |r| r.val_acc);
     RunSummary {
         fraction,
@@ -93,10 +116,16 @@ pub fn summarise_run(
         plateau_val_acc,
         onset_step,
         generalised_step,
+        early_min_step: early_min,
         lid_peak_step: peak.map(|p| p.0),
         lid_peak: peak.map(|p| p.1),
         lead_steps: match (onset_step, peak) {
             (Some(o), Some((p, _))) => Some(o as i64 - p as i64),
+            _ => None,
+        },
+        lid_change_step,
+        change_lead_steps: match (onset_step, lid_change_step) {
+            (Some(o), Some(c)) => Some(o as i64 - c as i64),
             _ => None,
         },
         final_lid: probes.last().map(|p| p.1),
@@ -107,6 +136,23 @@ pub fn summarise_run(
         final_train_acc: last.map_or(0.0, |r| r.train_acc),
         final_val_acc,
     }
+}
+
+/// The early minimum of a probe series `(step, mean LID)` (see the module docs).
+pub fn early_minimum(probes: &[(u64, f64)]) -> Option<u64> {
+    let after: Vec<(usize, &(u64, f64))> =
+        probes.iter().enumerate().filter(|(_, p)| p.0 > 0).collect();
+    for &(i, &(step, v)) in &after {
+        let lower_than_before = i > 0 && v < probes[i - 1].1;
+        let not_above_next = probes.get(i + 1).is_none_or(|n| v <= n.1);
+        if lower_than_before && not_above_next {
+            return Some(step);
+        }
+    }
+    after
+        .iter()
+        .min_by(|a, b| a.1 .1.total_cmp(&b.1 .1))
+        .map(|(_, p)| p.0)
 }
 
 /// One line of the table across seeds for a fraction (mean and std over runs, [`MeanStd`]).
@@ -124,6 +170,8 @@ pub struct FractionRow {
     pub onset_step: Option<MeanStd>,
     /// Lead time over runs that have one.
     pub lead_steps: Option<MeanStd>,
+    /// Change-point lead over runs that have one.
+    pub change_lead_steps: Option<MeanStd>,
     /// Final mean LID.
     pub final_lid: Option<MeanStd>,
     /// Final validation accuracy.
@@ -159,6 +207,10 @@ pub fn table(summaries: &[RunSummary]) -> Vec<FractionRow> {
                     .iter()
                     .filter_map(|r| r.lead_steps.map(|x| x as f64))
                     .collect()),
+                change_lead_steps: ms(runs
+                    .iter()
+                    .filter_map(|r| r.change_lead_steps.map(|x| x as f64))
+                    .collect()),
                 final_lid: ms(runs.iter().filter_map(|r| r.final_lid).collect()),
                 final_val_acc: ms(runs.iter().map(|r| r.final_val_acc).collect()),
             }
@@ -178,6 +230,7 @@ pub fn fraction_table(rows: &[FractionRow]) -> Table {
         "LID peak step",
         "val-acc onset step",
         "lead (onset − peak)",
+        "lead (onset − change point)",
         "final mean LID",
         "final val acc",
     ]);
@@ -189,10 +242,11 @@ pub fn fraction_table(rows: &[FractionRow]) -> Table {
             fmt(&r.lid_peak_step, 0),
             fmt(&r.onset_step, 0),
             fmt(&r.lead_steps, 0),
+            fmt(&r.change_lead_steps, 0),
             fmt(&r.final_lid, 2),
             fmt(&r.final_val_acc, 3),
         ])
-        .expect("eight cells for eight columns");
+        .expect("nine cells for nine columns");
     }
     t
 }
@@ -208,9 +262,12 @@ pub fn runs_table(summaries: &[RunSummary]) -> Table {
         "plateau_val_acc",
         "onset_step",
         "generalised_step",
+        "early_min_step",
         "lid_peak_step",
         "lid_peak",
         "lead_steps",
+        "lid_change_step",
+        "change_lead_steps",
         "final_lid",
         "final_val_lid",
         "final_train_acc",
@@ -225,15 +282,18 @@ pub fn runs_table(summaries: &[RunSummary]) -> Table {
             opt(s.plateau_val_acc.map(|v| v.to_string())),
             opt(s.onset_step.map(|v| v.to_string())),
             opt(s.generalised_step.map(|v| v.to_string())),
+            opt(s.early_min_step.map(|v| v.to_string())),
             opt(s.lid_peak_step.map(|v| v.to_string())),
             opt(s.lid_peak.map(|v| v.to_string())),
             opt(s.lead_steps.map(|v| v.to_string())),
+            opt(s.lid_change_step.map(|v| v.to_string())),
+            opt(s.change_lead_steps.map(|v| v.to_string())),
             opt(s.final_lid.map(|v| v.to_string())),
             opt(s.final_val_lid.map(|v| v.to_string())),
             s.final_train_acc.to_string(),
             s.final_val_acc.to_string(),
         ])
-        .expect("fourteen cells for fourteen columns");
+        .expect("seventeen cells for seventeen columns");
     }
     t
 }

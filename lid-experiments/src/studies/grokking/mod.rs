@@ -1,18 +1,22 @@
 //! Study 4 of Ruppik et al. (NeurIPS 2025): grokking of modular arithmetic, with the local intrinsic
 //! dimension of the last block as a label-free monitor that predicts generalisation.
 //!
-//! A small decoder-only transformer ([`model`]) is trained with AdamW ([`optim`]) on a fraction of
-//! all `(a, b)` pairs of an operation ([`dataset`]); every few hundred steps the LID probe
-//! ([`probe`]) measures the mean local TwoNN dimension of the last block's output on training (and
+//! A small decoder-only transformer (lid-train's grokking backbone, [`config::ModelConfig`]) is
+//! trained with lid-train's AdamW ([`train`]) on a fraction of all `(a, b)` pairs of an operation
+//! ([`dataset`]), on the CPU or, with `--device`, with gradients from a candle device ([`device`]);
+//! every few hundred steps the LID probe ([`probe`]) measures the mean local TwoNN dimension of the last block's output on training (and
 //! validation) sequences. [`analysis`] finds the LID peak and the onset of generalisation per run and
 //! tabulates them across fractions and seeds; [`figures`] draws the curves with
 //! [`crate::run::plot`]. [`run_study`] does all of it into a [`RunFolder`].
 //!
 //! Presets: [`config::StudyConfig::paper`] (REFERENCE.md study 4 exactly; needs a GPU-sized budget),
-//! [`config::StudyConfig::cpu`] (the same code shrunk to about 15 minutes on 2 cores) and
-//! [`config::StudyConfig::quick`] (seconds; the default suite's step).
+//! [`config::StudyConfig::cpu`] (the paper's model and optimizer, p = 197, fewer fractions, seeds
+//! and steps: within 30 minutes on 2 cores), [`config::StudyConfig::quick`] (a small configuration
+//! that groks in a minute or two: the default suite's step) and [`config::StudyConfig::smoke`]
+//! (seconds, for tests).
 //!
-//! Run folder: `config.json`, `runs/frac<f>_seed<s>/metrics.csv` and `checkpoint.safetensors`,
+//! Run folder: `config.json`, `runs/frac<f>_seed<s>/metrics.csv` and `training/` (lid-train's
+//! checkpoint and its metrics),
 //! `summary.csv` (per run), `fractions.csv` and `table.md` (across seeds), `summary_runs.json`,
 //! figures `lid_by_fraction`, `val_acc_by_fraction` and `frac<f>` (stacked LID, accuracy, loss),
 //! `report.md`, `summary.json`, `COMPLETE`.
@@ -20,17 +24,15 @@
 pub mod analysis;
 pub mod config;
 pub mod dataset;
+pub mod device;
 pub mod figures;
-pub mod model;
-pub mod optim;
 pub mod probe;
 pub mod train;
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use candle_core::Device;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use analysis::{fraction_table, runs_table, summarise_run, table, FractionRow, RunSummary};
 use config::{Preset, ProbePositions, StudyConfig};
@@ -41,6 +43,7 @@ use train::{run_training, MetricsRow};
 use crate::error::{Error, Result};
 use crate::run::folder::FigureRef;
 use crate::run::{RunFolder, StudySummary};
+use crate::studies::series::sweep::{self, Plan, Shard, ShardReport, SweepUnit};
 use crate::studies::Study;
 
 /// Command-line arguments of `lid-experiments grokking`: a preset plus optional overrides.
@@ -67,9 +70,13 @@ pub struct GrokkingArgs {
     /// Override the dataset seeds (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub seeds: Option<Vec<u64>>,
-    /// Override the number of training steps.
+    /// Override the number of training steps (the learning-rate schedule keeps the preset's span).
     #[arg(long)]
     pub steps: Option<u64>,
+    /// Where the training gradients are computed: cpu (lid-train's kernels), `cuda[:N]` or `metal[:N]`
+    /// (candle, needs the crate feature of the same name); evaluation and probes run on the CPU.
+    #[arg(long, default_value = "cpu")]
+    pub device: lid_embed::DeviceKind,
     /// Override the weight decay.
     #[arg(long)]
     pub weight_decay: Option<f64>,
@@ -92,6 +99,17 @@ pub struct GrokkingArgs {
     /// print steps per second as JSON, and write nothing (used by benches/peers/grokking_bench.sh).
     #[arg(long)]
     pub time_steps: Option<u64>,
+    /// Run only shard I of the study's runs (fraction x seed, in a fixed order) into the sweep
+    /// folder given with --out (with --task-count; finished runs are skipped, a killed run resumes
+    /// from its checkpoint); then `--merge --out` writes the report. For Slurm job arrays.
+    #[arg(long)]
+    pub task_index: Option<usize>,
+    /// Number of shards (see --task-index).
+    #[arg(long)]
+    pub task_count: Option<usize>,
+    /// Merge the finished runs of the sweep folder given with --out into the study's report.
+    #[arg(long)]
+    pub merge: bool,
 }
 
 impl GrokkingArgs {
@@ -115,9 +133,6 @@ impl GrokkingArgs {
         }
         if let Some(steps) = self.steps {
             c.steps = steps;
-            if let optim::Schedule::WarmupLinearDecay { total_steps, .. } = &mut c.schedule {
-                *total_steps = steps;
-            }
         }
         if let Some(wd) = self.weight_decay {
             c.optimizer.weight_decay = wd;
@@ -150,10 +165,39 @@ impl GrokkingArgs {
 pub fn run_cli(args: &GrokkingArgs) -> Result<()> {
     let config = args.config()?;
     if let Some(steps) = args.time_steps {
-        let steps_per_s = time_training(&config, steps)?;
+        let steps_per_s = time_training(&config, steps, &args.device)?;
         println!(
             "{}",
-            serde_json::json!({"impl": "lid-experiments (candle)", "steps": steps, "steps_per_s": steps_per_s})
+            serde_json::json!({"impl": "lid-experiments (lid-train)", "device": args.device.to_string(), "steps": steps, "steps_per_s": steps_per_s, "threads": rayon::current_num_threads()})
+        );
+        return Ok(());
+    }
+    if args.task_index.is_some() || args.task_count.is_some() || args.merge {
+        let out = args.out.as_ref().ok_or_else(|| {
+            Error::flag(
+                "--out",
+                "(missing)",
+                "a sharded or merged study needs its sweep folder",
+            )
+        })?;
+        if args.merge {
+            let (result, _) = merge_runs(out, &mut |msg| eprintln!("{msg}"))?;
+            println!(
+                "{}",
+                fraction_table(&table(&result.summaries)).to_markdown()
+            );
+            return Ok(());
+        }
+        let shard = Shard::from_flags(args.task_index, args.task_count)?;
+        let report = run_runs(&config, out, shard, &args.device, &mut |msg| {
+            eprintln!("{msg}")
+        })?;
+        eprintln!(
+            "shard {}/{}: {} runs computed, {} already done",
+            shard.index,
+            shard.count,
+            report.computed.len(),
+            report.skipped.len()
         );
         return Ok(());
     }
@@ -170,7 +214,9 @@ pub fn run_cli(args: &GrokkingArgs) -> Result<()> {
         (None, false) => RunFolder::timestamped("runs", "grokking")?,
     };
     let path = folder.path().to_path_buf();
-    let (result, _) = run_study(&config, folder, args.resume, &mut |msg| eprintln!("{msg}"))?;
+    let (result, _) = run_study(&config, folder, args.resume, &args.device, &mut |msg| {
+        eprintln!("{msg}")
+    })?;
     println!(
         "{}",
         fraction_table(&table(&result.summaries)).to_markdown()
@@ -180,24 +226,189 @@ pub fn run_cli(args: &GrokkingArgs) -> Result<()> {
 }
 
 /// Steps per second of the training loop (batch draw, forward, backward, clipping, AdamW) on the
-/// first fraction and seed of `config`, timed over `steps` updates after 20 untimed ones.
+/// first fraction and seed of `config`, timed over `steps` updates after 20 untimed ones; no
+/// evaluation or probe.
 ///
 /// # Errors
 /// Training failures.
-pub fn time_training(config: &StudyConfig, steps: u64) -> Result<f64> {
+pub fn time_training(
+    config: &StudyConfig,
+    steps: u64,
+    device: &lid_embed::DeviceKind,
+) -> Result<f64> {
     let (fraction, seed) = (config.fractions[0], config.data_seeds[0]);
     let dataset = GrokDataset::new(config.operation, config.p, fraction, seed)?;
-    let mut trainer = train::Trainer::new(config, &Device::Cpu)?;
-    let mut timed_start = Instant::now();
-    for step in 0..steps + 20 {
-        if step == 20 {
-            timed_start = Instant::now();
-        }
-        let lr = config.optimizer.lr * config.schedule.factor(step);
-        let batch = train::draw_batch(&dataset.train, config.batch_size, seed, step);
-        trainer.train_step(&batch, lr, step)?;
+    let (model, head) = train::new_model(config)?;
+    let probe = probe::split_probe(&dataset.train, &config.probe)?;
+    let task = train::GrokTask {
+        head,
+        data: &dataset,
+        train_probe: probe,
+        val_probe: None,
+        probe_every: u64::MAX,
+        last_step: u64::MAX,
+        device: match device {
+            lid_embed::DeviceKind::Cpu => None,
+            other => Some(device::DeviceModel::new(&model, &other.open()?)?),
+        },
+    };
+    let mut settings = train::train_config(config, seed);
+    settings.steps = steps + 20;
+    settings.eval_every = None;
+    settings.eval_at_start = false;
+    settings.checkpoint_every = None;
+    let mut trainer = lid_train::train::Trainer::new(model, settings, None)?;
+    trainer.run(&task, None, Some(20), &mut |_| Ok(()))?;
+    let start = Instant::now();
+    // No evaluation is due before the last step, which is past the timed range.
+    trainer.run(&task, None, Some(steps - 1), &mut |_| Ok(()))?;
+    Ok((steps - 1) as f64 / start.elapsed().as_secs_f64())
+}
+
+/// One training run of the study (a fraction and a dataset seed): the unit of a sharded study.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunUnit {
+    /// Training fraction.
+    pub fraction: f64,
+    /// Dataset seed.
+    pub seed: u64,
+}
+
+impl SweepUnit for RunUnit {
+    fn key(&self) -> String {
+        format!("frac{:.2}_seed{}", self.fraction, self.seed)
     }
-    Ok(steps as f64 / timed_start.elapsed().as_secs_f64())
+}
+
+/// What a finished run stores in its unit file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunOutcome {
+    /// Its events.
+    pub summary: RunSummary,
+    /// Its metrics rows.
+    pub rows: Vec<MetricsRow>,
+}
+
+/// The sweep kind of a sharded grokking study (`plan.json`).
+pub const SWEEP_KIND: &str = "grokking";
+
+/// The runs of `config`, fractions outer, seeds inner (the order of [`run_study`]).
+pub fn run_units(config: &StudyConfig) -> Vec<RunUnit> {
+    config
+        .fractions
+        .iter()
+        .flat_map(|&fraction| {
+            config
+                .data_seeds
+                .iter()
+                .map(move |&seed| RunUnit { fraction, seed })
+        })
+        .collect()
+}
+
+fn run_one(
+    config: &StudyConfig,
+    unit: &RunUnit,
+    dir: &std::path::Path,
+    resume: bool,
+    device: &lid_embed::DeviceKind,
+    log: &mut dyn FnMut(&str),
+) -> Result<RunOutcome> {
+    let dataset = GrokDataset::new(config.operation, config.p, unit.fraction, unit.seed)?;
+    log(&format!(
+        "run frac {:.2} seed {}: {} train / {} val pairs",
+        unit.fraction,
+        unit.seed,
+        dataset.train.len(),
+        dataset.val.len()
+    ));
+    let run_start = Instant::now();
+    let mut progress = |r: &MetricsRow| {
+        if let Some(p) = &r.train_probe {
+            log(&format!(
+                "  step {:>7}  train acc {:.3}  val acc {:.3}  LID {:.2}  ({:.0} s)",
+                r.step,
+                r.train_acc,
+                r.val_acc,
+                p.mean,
+                run_start.elapsed().as_secs_f64()
+            ));
+        }
+    };
+    let rows = run_training(config, &dataset, dir, resume, device, &mut progress)?;
+    let summary = summarise_run(
+        unit.fraction,
+        unit.seed,
+        &rows,
+        config.grok_threshold,
+        config.onset_margin,
+    );
+    Ok(RunOutcome { summary, rows })
+}
+
+/// Runs shard `shard` of the study's runs into the sweep folder `out` (created when missing):
+/// `plan.json` (settings and runs) is written once and checked by every shard, each finished run
+/// leaves `units/<run>.json`; runs already finished are skipped and an interrupted run resumes from
+/// its checkpoint in `runs/<run>/`. Sharded and unsharded studies merge to the same report.
+///
+/// # Errors
+/// A folder holding another sweep; training, probe or I/O failures.
+pub fn run_runs(
+    config: &StudyConfig,
+    out: &std::path::Path,
+    shard: Shard,
+    device: &lid_embed::DeviceKind,
+    log: &mut dyn FnMut(&str),
+) -> Result<ShardReport> {
+    let plan = Plan::new(SWEEP_KIND, config.clone(), run_units(config))?;
+    plan.establish(out)?;
+    let store = plan.store(out);
+    // Both the runs and the shard report write to the one log.
+    let log = std::cell::RefCell::new(log);
+    sweep::run_shard(
+        &store,
+        &plan.units,
+        shard,
+        |_, unit| {
+            let dir = out
+                .join("runs")
+                .join(format!("frac{:.2}_seed{}", unit.fraction, unit.seed));
+            run_one(config, unit, &dir, true, device, &mut |m| {
+                (log.borrow_mut())(m)
+            })
+        },
+        &mut |m| (log.borrow_mut())(m),
+    )
+}
+
+/// Merges the finished runs of the sweep folder `out` into the study's run folder outputs (the
+/// folder becomes a complete run folder).
+///
+/// # Errors
+/// No plan in `out`, unfinished runs (named), figure or I/O failures.
+pub fn merge_runs(
+    out: &std::path::Path,
+    log: &mut dyn FnMut(&str),
+) -> Result<(StudyResult, StudySummary)> {
+    let plan: Plan<StudyConfig, RunUnit> = Plan::read(out, SWEEP_KIND)?;
+    let outcomes: Vec<RunOutcome> = sweep::collect(&plan.store(out), &plan.units)?;
+    let config = &plan.settings;
+    let mut folder = RunFolder::resume(out, "grokking")?;
+    write_settings(config, &mut folder, "merged from sharded runs")?;
+    let result = StudyResult {
+        summaries: outcomes.iter().map(|o| o.summary.clone()).collect(),
+        rows: outcomes.into_iter().map(|o| o.rows).collect(),
+        seconds: 0.0,
+    };
+    let summary = write_outputs(config, &folder, &result)?;
+    folder.write_summary(&summary)?;
+    let path = folder.finish()?;
+    log(&format!(
+        "merged {} runs into {}",
+        result.summaries.len(),
+        path.display()
+    ));
+    Ok((result, summary))
 }
 
 /// Everything a study produced.
@@ -217,6 +428,7 @@ struct Settings<'a> {
     study: &'a StudyConfig,
     n_parameters: usize,
     neighbor_search: &'static str,
+    training_device: String,
 }
 
 /// Runs every (fraction, seed) of `config` into `folder` (see the module docs for its files) and
@@ -228,64 +440,18 @@ pub fn run_study(
     config: &StudyConfig,
     mut folder: RunFolder,
     resume: bool,
+    device: &lid_embed::DeviceKind,
     log: &mut dyn FnMut(&str),
 ) -> Result<(StudyResult, StudySummary)> {
     let started = Instant::now();
-    let device = Device::Cpu;
-    let search = lid_knn::BruteForce::new();
-    let mut seeds = config.data_seeds.clone();
-    seeds.push(config.model_seed);
-    seeds.push(config.probe.seed);
-    folder.write_config(
-        &Settings {
-            study: config,
-            n_parameters: config.model.n_parameters(),
-            neighbor_search: "lid_knn::BruteForce (exact)",
-        },
-        &seeds,
-    )?;
+    write_settings(config, &mut folder, &device.to_string())?;
     let mut summaries = Vec::new();
     let mut all_rows = Vec::new();
-    for &fraction in &config.fractions {
-        for &seed in &config.data_seeds {
-            let dataset = GrokDataset::new(config.operation, config.p, fraction, seed)?;
-            let dir = folder.dir(&format!("runs/frac{fraction:.2}_seed{seed}"))?;
-            log(&format!(
-                "run frac {fraction:.2} seed {seed}: {} train / {} val pairs",
-                dataset.train.len(),
-                dataset.val.len()
-            ));
-            let run_start = Instant::now();
-            let mut progress = |r: &MetricsRow| {
-                if let Some(p) = &r.train_probe {
-                    log(&format!(
-                        "  step {:>7}  train acc {:.3}  val acc {:.3}  LID {:.2}  ({:.0} s)",
-                        r.step,
-                        r.train_acc,
-                        r.val_acc,
-                        p.mean,
-                        run_start.elapsed().as_secs_f64()
-                    ));
-                }
-            };
-            let rows = run_training(
-                config,
-                &dataset,
-                &dir,
-                resume,
-                &search,
-                &device,
-                &mut progress,
-            )?;
-            summaries.push(summarise_run(
-                fraction,
-                seed,
-                &rows,
-                config.grok_threshold,
-                config.onset_margin,
-            ));
-            all_rows.push(rows);
-        }
+    for unit in run_units(config) {
+        let dir = folder.dir(&format!("runs/frac{:.2}_seed{}", unit.fraction, unit.seed))?;
+        let outcome = run_one(config, &unit, &dir, resume, device, log)?;
+        summaries.push(outcome.summary);
+        all_rows.push(outcome.rows);
     }
     let result = StudyResult {
         summaries,
@@ -296,6 +462,22 @@ pub fn run_study(
     folder.write_summary(&summary)?;
     folder.finish()?;
     Ok((result, summary))
+}
+
+fn write_settings(config: &StudyConfig, folder: &mut RunFolder, device: &str) -> Result<()> {
+    let mut seeds = config.data_seeds.clone();
+    seeds.push(config.model_seed);
+    seeds.push(config.probe.seed);
+    folder.write_config(
+        &Settings {
+            study: config,
+            n_parameters: config.model.n_parameters(),
+            neighbor_search: "lid_knn::BruteForce (exact)",
+            training_device: device.to_string(),
+        },
+        &seeds,
+    )?;
+    Ok(())
 }
 
 fn write_outputs(
@@ -435,6 +617,7 @@ impl Study for Grokking {
 
     fn run_quick(&self, folder: RunFolder, log: &mut dyn FnMut(&str)) -> Result<StudySummary> {
         let config = StudyConfig::quick().resolve()?;
-        run_study(&config, folder, false, log).map(|(_, summary)| summary)
+        run_study(&config, folder, false, &lid_embed::DeviceKind::Cpu, log)
+            .map(|(_, summary)| summary)
     }
 }

@@ -3,23 +3,24 @@
 //! chosen positions, deduplicate, keep `N` points in a seeded random order, and estimate local TwoNN
 //! dimensions (scikit-dimension 0.3.4 CDF, the paper's) over `L`-neighbourhoods, plus a global TwoNN.
 //!
-//! The data preparation is `lid_core::prepare::Preparation` (a seeded permutation of all rows, exact
-//! dedup keeping first occurrences, the first `N`), the estimator `lid_core::estimators::TwoNN`; the
-//! neighbour search is whatever [`NeighborSearch`] the caller passes (the study uses `lid-knn`'s exact
-//! brute force).
+//! The probe is lid-train's label-free monitor ([`lid_train::probe::LidProbe`]) built once per
+//! split from `batches x batch_size` sequences drawn with replacement (seed = the probe seed), with
+//! the layer [`ProbeLayer::LastBlock`], every token kept (or only the operand positions), no
+//! subsampling before deduplication (all vectors in a seeded random order), `N` and `L` from
+//! [`ProbeConfig`], and `lid-knn`'s exact brute force.
 
-use crate::error::{ensure, Result};
+use lid_embed::{SpecialIds, TokenFilter};
+use lid_train::data::Sequence;
+use lid_train::probe::{LidProbe, ProbeLayer, ProbePoint, ProbeSettings};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use lid_core::estimators::{CdfConvention, GlobalEstimator, PointwiseEstimator, TwoNN};
-use lid_core::prepare::Preparation;
-use lid_core::{NeighborSearch, PointCloud};
+use lid_core::estimators::CdfConvention;
 
 use super::config::{ProbeConfig, ProbePositions};
-use super::dataset::{Example, SEQ_LEN};
-use super::model::Transformer;
+use super::dataset::Example;
+use crate::error::{ensure, Result};
 
 /// Summary of one probe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,79 +33,55 @@ pub struct ProbeResult {
     pub global: f64,
     /// Points the estimates were made on (`min(N, unique rows)`).
     pub n_points: usize,
-    /// Unique rows among the collected vectors.
-    pub n_unique: usize,
 }
 
-/// The collected vectors of one probe, before preparation: `(rows, dim)` row-major.
-///
-/// # Errors
-/// An empty split or a candle failure.
-pub fn collect_vectors(
-    model: &Transformer,
-    examples: &[Example],
-    config: &ProbeConfig,
-) -> Result<(Vec<f32>, usize)> {
-    ensure!(!examples.is_empty(), "cannot probe an empty split");
-    let d = model.config().d_model;
-    let positions: &[usize] = match config.positions {
-        ProbePositions::All => &[0, 1, 2, 3],
-        ProbePositions::Operands => &[0, 2],
-    };
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let mut out = Vec::with_capacity(config.batches * config.batch_size * positions.len() * d);
-    for _ in 0..config.batches {
-        let batch: Vec<Example> = (0..config.batch_size)
-            .map(|_| examples[rng.random_range(0..examples.len())])
-            .collect();
-        let (tokens, _) = model.batch_tensors(&batch)?;
-        let hidden = model.forward(&tokens, None)?.last_block.to_vec2::<f32>()?;
-        for seq in 0..batch.len() {
-            for &pos in positions {
-                out.extend_from_slice(&hidden[seq * SEQ_LEN + pos]);
-            }
+impl From<&ProbePoint> for ProbeResult {
+    fn from(p: &ProbePoint) -> Self {
+        Self {
+            mean: p.mean,
+            std: p.std,
+            global: p.global.unwrap_or(f64::NAN),
+            n_points: p.n_points,
         }
     }
-    Ok((out, d))
 }
 
-/// Runs the probe on sequences drawn from `examples`.
+/// The probe of one split: `config.batches x config.batch_size` sequences drawn with replacement
+/// from `examples` with `config.seed`.
 ///
 /// # Errors
-/// Fewer unique vectors than `L + 1`, non-finite activations, or estimator failures.
-pub fn probe_split(
-    model: &Transformer,
-    examples: &[Example],
-    config: &ProbeConfig,
-    search: &dyn NeighborSearch,
-) -> Result<ProbeResult> {
-    let (values, dim) = collect_vectors(model, examples, config)?;
-    let n_rows = values.len() / dim;
-    let cloud = PointCloud::from_vec(values, n_rows, dim)?;
-    let prep = Preparation::builder()
-        .sample(n_rows, config.seed)
-        .dedup(true)
-        .keep_first(config.n_points)
-        .build()?;
-    let (points, report) = prep.run(&cloud)?;
-    let n_unique = report.n_before_prefix;
-    ensure!(
-        points.n_points() > config.neighbors,
-        "the probe found only {} unique vectors, not more than L = {}",
-        points.n_points(),
-        config.neighbors
-    );
-    let twonn = TwoNN::new().cdf(CdfConvention::Skdim034);
-    let graph = search.knn_graph(&points, config.neighbors)?;
-    let local = twonn.estimate_pointwise(&points, &graph)?.values;
-    let mean = lid_core::stats::mean(&local)?;
-    let std = lid_core::stats::std(&local, 1)?;
-    let global = twonn.estimate_global(&points, search)?.dimension;
-    Ok(ProbeResult {
-        mean,
-        std,
-        global,
-        n_points: points.n_points(),
-        n_unique,
-    })
+/// An empty split, invalid settings.
+pub fn split_probe(examples: &[Example], config: &ProbeConfig) -> Result<LidProbe> {
+    ensure!(!examples.is_empty(), "cannot probe an empty split");
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let sequences: Vec<Sequence> = (0..config.batches * config.batch_size)
+        .map(|_| {
+            Sequence::plain(
+                examples[rng.random_range(0..examples.len())]
+                    .tokens
+                    .to_vec(),
+            )
+        })
+        .collect();
+    let settings = ProbeSettings {
+        layer: ProbeLayer::LastBlock,
+        filter: TokenFilter::AttentionMask,
+        sample: None,
+        sample_seed: config.seed,
+        n_points: config.n_points,
+        neighbors: config.neighbors,
+        cdf: CdfConvention::Skdim034,
+        batch_size: config.batch_size,
+        positions: match config.positions {
+            ProbePositions::All => None,
+            ProbePositions::Operands => Some(vec![0, 2]),
+        },
+        global: true,
+    };
+    Ok(LidProbe::new(
+        sequences,
+        SpecialIds::default(),
+        settings,
+        Box::new(lid_knn::BruteForce::new()),
+    )?)
 }

@@ -1,52 +1,43 @@
-//! One training run: data draw, updates, periodic evaluation and LID probes, checkpoints.
+//! One training run of the grokking study on lid-train: the paper's model ([`super::config::ModelConfig::spec`]),
+//! a classifier on the last position, AdamW with every parameter decayed, batches drawn with
+//! replacement, evaluation of both full splits every `eval_every` steps and the LID probe every
+//! `probe.every` steps, checkpoints on a schedule, and resumption after a kill.
 //!
-//! Determinism: the batch of update `s` is drawn from `ChaCha8Rng::seed_from_u64(data_seed)` on
-//! stream `s`, and its dropout masks from `ChaCha8Rng::seed_from_u64(model_seed ^ DROPOUT_SALT)` on
-//! stream `s`. Every update is thus a pure function of the seeds, the step and the weights, and a
-//! resumed run continues exactly as an uninterrupted one would.
+//! Determinism: weights are initialised from the model seed (PyTorch's module defaults); the batch
+//! of update `s` and its dropout masks derive from the dataset seed and `s` ([`lid_train::data`],
+//! [`lid_train::kernels::dropout`]); every update is thus a pure function of the seeds, the step
+//! and the weights, and a resumed run continues exactly as an uninterrupted one would, whatever the
+//! thread count (lid-train's kernels are thread-count independent).
 //!
-//! Checkpoints (`checkpoint.safetensors` in the run folder, replaced on the schedule and at the end)
-//! hold the weights, both AdamW moments, and, as the UTF-8 JSON bytes of the `u8` tensor
-//! `checkpoint.meta`, the update count and the metrics rows so far; resuming restores all of them.
-//! One file, written under a temporary name and renamed when complete
-//! ([`crate::run::atomic`]), so an interrupted save leaves the previous checkpoint whole and never a
-//! mix of two.
+//! Checkpoints are lid-train's (`training/checkpoint-<step>/`: weights, AdamW moments and every
+//! metrics row so far, the directory renamed into place when complete).
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{Device, Tensor, Var};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use lid_train::data::{Order, Sequence};
+use lid_train::heads::{HeadOutput, LastTokenHead};
+use lid_train::model::load::init_model;
+use lid_train::model::{Batch, Init, Mode, Model};
+use lid_train::params::Grads;
+use lid_train::probe::LidProbe;
+use lid_train::tasks::forward_backward;
+use lid_train::train::{Event, StepLoss, StepRecord, Task, TrainConfig, Trainer, Workspace};
 use serde::{Deserialize, Serialize};
 
 use super::config::StudyConfig;
 use super::dataset::{Example, GrokDataset};
-use super::model::Transformer;
-use super::optim::AdamW;
-use super::probe::{probe_split, ProbeResult};
-use crate::error::{ensure, Error, Result};
-use crate::run::atomic::{write_atomic, write_atomic_with};
-use lid_core::NeighborSearch;
-
-/// Salt that separates the dropout stream from the weight initialisation.
-const DROPOUT_SALT: u64 = 0x5EED_D80F_0000_0001;
+use super::probe::{split_probe, ProbeResult};
+use crate::error::Result;
 
 /// Rows per chunk when evaluating a whole split.
 const EVAL_CHUNK: usize = 2048;
-
-/// The checkpoint file of a run's folder.
-pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
-
-/// Name of the `u8` tensor holding the checkpoint's JSON metadata.
-const META_TENSOR: &str = "checkpoint.meta";
 
 /// One line of `metrics.csv`. Probe columns are `None` at steps without a probe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricsRow {
     /// Updates made before this measurement.
     pub step: u64,
-    /// Learning rate of the last update (the schedule's value at step 0 before any update).
+    /// Learning rate of the last update (0 at step 0).
     pub lr: f64,
     /// Mean cross-entropy on the whole training split, eval mode.
     pub train_loss: f64,
@@ -84,263 +75,251 @@ impl MetricsRow {
             probe(&self.val_probe)
         )
     }
-}
 
-/// Metadata stored in a checkpoint.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct CheckpointMeta {
-    step: u64,
-    adam_steps: u64,
-    rows: Vec<MetricsRow>,
-}
-
-/// Mean loss and accuracy of `model` on `examples` in eval mode.
-///
-/// # Errors
-/// An empty split or a candle failure.
-pub fn evaluate(model: &Transformer, examples: &[Example]) -> Result<(f64, f64)> {
-    ensure!(!examples.is_empty(), "cannot evaluate on an empty split");
-    let (mut loss_sum, mut correct) = (0f64, 0usize);
-    for chunk in examples.chunks(EVAL_CHUNK) {
-        let (tokens, labels) = model.batch_tensors(chunk)?;
-        let out = model.forward(&tokens, None)?;
-        let loss = candle_nn::loss::cross_entropy(&out.logits, &labels)?.to_scalar::<f32>()?;
-        loss_sum += loss as f64 * chunk.len() as f64;
-        let pred = out.logits.argmax(1)?.to_vec1::<u32>()?;
-        correct += pred
-            .iter()
-            .zip(chunk)
-            .filter(|(p, e)| **p == e.label)
-            .count();
-    }
-    Ok((
-        loss_sum / examples.len() as f64,
-        correct as f64 / examples.len() as f64,
-    ))
-}
-
-/// The batch of update `step`: `batch_size` training examples drawn with replacement.
-pub fn draw_batch(train: &[Example], batch_size: usize, data_seed: u64, step: u64) -> Vec<Example> {
-    let mut rng = ChaCha8Rng::seed_from_u64(data_seed);
-    rng.set_stream(step);
-    (0..batch_size)
-        .map(|_| train[rng.random_range(0..train.len())])
-        .collect()
-}
-
-/// A model plus its optimiser: the state of one run.
-pub struct Trainer {
-    /// The model.
-    pub model: Transformer,
-    /// The optimiser.
-    pub optimizer: AdamW,
-    model_seed: u64,
-}
-
-impl Trainer {
-    /// A fresh model (initialised from `model_seed`) and optimiser.
-    ///
-    /// # Errors
-    /// Invalid model sizes or a candle failure.
-    pub fn new(config: &StudyConfig, device: &Device) -> Result<Self> {
-        let mut rng = ChaCha8Rng::seed_from_u64(config.model_seed);
-        let model = Transformer::new(config.model.clone(), &mut rng, device)?;
-        let sizes: Vec<usize> = model.vars().iter().map(|(_, v)| v.elem_count()).collect();
-        let optimizer = AdamW::new(config.optimizer.clone(), &sizes);
-        Ok(Self {
-            model,
-            optimizer,
-            model_seed: config.model_seed,
+    /// The row of an evaluated training record (the metrics [`GrokTask`] reports).
+    pub fn from_record(r: &StepRecord) -> Option<Self> {
+        let get = |k: &str| r.eval.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+        let probe = |prefix: &str| {
+            Some(ProbeResult {
+                mean: get(&format!("{prefix}lid_mean"))?,
+                std: get(&format!("{prefix}lid_std"))?,
+                global: get(&format!("{prefix}lid_global"))?,
+                n_points: get(&format!("{prefix}lid_n"))? as usize,
+            })
+        };
+        Some(Self {
+            step: r.step,
+            lr: r.lr,
+            train_loss: get("train_loss")?,
+            train_acc: get("train_acc")?,
+            val_loss: get("val_loss")?,
+            val_acc: get("val_acc")?,
+            train_probe: probe(""),
+            val_probe: probe("val_"),
         })
     }
+}
 
-    /// One update on `batch` at learning rate `lr` (training mode, dropout on); returns the batch loss.
+/// The grokking objective on one dataset, with its probes.
+pub struct GrokTask<'a> {
+    /// The classifier on the last position.
+    pub head: LastTokenHead,
+    /// The data.
+    pub data: &'a GrokDataset,
+    /// Probe on training sequences.
+    pub train_probe: LidProbe,
+    /// Probe on validation sequences, when asked for.
+    pub val_probe: Option<LidProbe>,
+    /// Probe every this many steps.
+    pub probe_every: u64,
+    /// The last step (always probed).
+    pub last_step: u64,
+    /// Compute training gradients on a candle device instead of lid-train's CPU kernels.
+    pub device: Option<super::device::DeviceModel>,
+}
+
+fn batch_of(examples: &[&Example]) -> (Batch, Vec<u32>) {
+    let seqs: Vec<Sequence> = examples
+        .iter()
+        .map(|e| Sequence::plain(e.tokens.to_vec()))
+        .collect();
+    (
+        lid_train::data::pack(&seqs),
+        examples.iter().map(|e| e.label).collect(),
+    )
+}
+
+impl GrokTask<'_> {
+    /// Mean loss and accuracy on `examples` in eval mode.
     ///
     /// # Errors
-    /// A non-finite loss or gradient, or a candle failure.
-    pub fn train_step(&mut self, batch: &[Example], lr: f64, step: u64) -> Result<f64> {
-        let mut dropout_rng = ChaCha8Rng::seed_from_u64(self.model_seed ^ DROPOUT_SALT);
-        dropout_rng.set_stream(step);
-        let (tokens, labels) = self.model.batch_tensors(batch)?;
-        let out = self.model.forward(&tokens, Some(&mut dropout_rng))?;
-        let loss = candle_nn::loss::cross_entropy(&out.logits, &labels)?;
-        let loss_value = loss.to_scalar::<f32>()? as f64;
-        ensure!(
-            loss_value.is_finite(),
-            "training loss is not finite at step {step}"
-        );
-        let grads = loss.backward()?;
-        let vars: Vec<&Var> = self.model.vars().iter().map(|(_, v)| v).collect();
-        self.optimizer.step(&vars, &grads, lr)?;
-        Ok(loss_value)
-    }
-
-    fn save_checkpoint(&self, dir: &Path, step: u64, rows: &[MetricsRow]) -> Result<()> {
-        let mut tensors: HashMap<String, Tensor> = HashMap::new();
-        for ((name, var), mom) in self.model.vars().iter().zip(&self.optimizer.moments) {
-            let dev = var.device();
-            tensors.insert(format!("param.{name}"), var.as_tensor().copy()?);
-            tensors.insert(
-                format!("adam_m.{name}"),
-                Tensor::from_slice(&mom.m, var.shape(), dev)?,
-            );
-            tensors.insert(
-                format!("adam_v.{name}"),
-                Tensor::from_slice(&mom.v, var.shape(), dev)?,
-            );
+    /// Model errors.
+    pub fn score(
+        &self,
+        model: &Model,
+        ws: &mut Workspace,
+        examples: &[Example],
+    ) -> Result<(f64, f64)> {
+        let mut total = HeadOutput::default();
+        for chunk in examples.chunks(EVAL_CHUNK) {
+            let refs: Vec<&Example> = chunk.iter().collect();
+            let (batch, labels) = batch_of(&refs);
+            total.merge(forward_backward(
+                model,
+                ws,
+                &batch,
+                Mode::Eval,
+                None,
+                |h, _| self.head.run(model, h, &batch, &labels, None),
+            )?);
         }
-        let path = dir.join(CHECKPOINT_FILE);
-        let meta = CheckpointMeta {
-            step,
-            adam_steps: self.optimizer.step_count,
-            rows: rows.to_vec(),
-        };
-        let bytes = serde_json::to_vec(&meta).map_err(|e| Error::json(&path, e))?;
-        let len = bytes.len();
-        tensors.insert(
-            META_TENSOR.into(),
-            Tensor::from_vec(bytes, len, self.model.device())?,
-        );
-        write_atomic_with(&path, |tmp| {
-            candle_core::safetensors::save(&tensors, tmp).map_err(Error::from)
-        })?;
-        Ok(())
-    }
-
-    /// Restores weights, moments, update count and rows from `dir`; `None` when there is no
-    /// checkpoint.
-    fn load_checkpoint(&mut self, dir: &Path) -> Result<Option<(u64, Vec<MetricsRow>)>> {
-        let path = dir.join(CHECKPOINT_FILE);
-        if !path.exists() {
-            return Ok(None);
-        }
-        let tensors = candle_core::safetensors::load(&path, self.model.device())?;
-        let meta = tensors.get(META_TENSOR).ok_or_else(|| {
-            Error::Check(format!(
-                "{} lacks {META_TENSOR} (not a checkpoint of this version); remove it or start \
-                 without --resume",
-                path.display()
-            ))
-        })?;
-        let meta: CheckpointMeta =
-            serde_json::from_slice(&meta.to_vec1::<u8>()?).map_err(|e| Error::Format {
-                action: "parse",
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-        let get = |key: String, var: &Var| -> Result<Tensor> {
-            let t = tensors
-                .get(&key)
-                .ok_or_else(|| Error::Check(format!("{} lacks {key}", path.display())))?;
-            ensure!(
-                t.shape() == var.shape(),
-                "{key} has shape {:?}, the model wants {:?}",
-                t.shape(),
-                var.shape()
-            );
-            Ok(t.clone())
-        };
-        for ((name, var), mom) in self
-            .model
-            .vars()
-            .iter()
-            .zip(self.optimizer.moments.iter_mut())
-        {
-            var.set(&get(format!("param.{name}"), var)?)?;
-            mom.m = get(format!("adam_m.{name}"), var)?
-                .flatten_all()?
-                .to_vec1()?;
-            mom.v = get(format!("adam_v.{name}"), var)?
-                .flatten_all()?
-                .to_vec1()?;
-        }
-        self.optimizer.step_count = meta.adam_steps;
-        Ok(Some((meta.step, meta.rows)))
+        Ok((
+            total.mean_loss(),
+            total.correct as f64 / total.count.max(1) as f64,
+        ))
     }
 }
 
-/// Runs (or resumes) one training run on `dataset` (batches drawn with its seed) and writes `metrics.csv` and checkpoints into `dir`.
-/// `progress` is called with every new metrics row.
+impl Task for GrokTask<'_> {
+    fn kind(&self) -> &'static str {
+        "grokking"
+    }
+    fn train_len(&self) -> usize {
+        self.data.train.len()
+    }
+    fn train_batch(
+        &self,
+        model: &Model,
+        ws: &mut Workspace,
+        indices: &[usize],
+        mode: Mode,
+        _seed: u64,
+        grads: &mut Grads,
+        scale: f32,
+    ) -> lid_train::Result<StepLoss> {
+        let refs: Vec<&Example> = indices.iter().map(|&i| &self.data.train[i]).collect();
+        let (batch, labels) = batch_of(&refs);
+        if let Some(device) = &self.device {
+            let seed = match mode {
+                Mode::Train { dropout_seed } => Some(dropout_seed),
+                _ => None,
+            };
+            let loss = device
+                .gradients(model, &batch.ids, &labels, seed, grads, scale)
+                .map_err(|e| lid_train::Error::Invalid(e.to_string()))?;
+            return Ok(StepLoss {
+                loss,
+                tokens: batch.rows(),
+            });
+        }
+        let out = forward_backward(model, ws, &batch, mode, Some((grads, scale)), |h, g| {
+            self.head.run(model, h, &batch, &labels, g)
+        })?;
+        Ok(StepLoss::from_head(&out, batch.rows()))
+    }
+    fn evaluate(
+        &self,
+        model: &Model,
+        ws: &mut Workspace,
+        step: u64,
+    ) -> lid_train::Result<Vec<(String, f64)>> {
+        let wrap = |e: crate::error::Error| lid_train::Error::Invalid(e.to_string());
+        let (train_loss, train_acc) = self.score(model, ws, &self.data.train).map_err(wrap)?;
+        let (val_loss, val_acc) = self.score(model, ws, &self.data.val).map_err(wrap)?;
+        let mut out = vec![
+            ("train_loss".to_string(), train_loss),
+            ("train_acc".to_string(), train_acc),
+            ("val_loss".to_string(), val_loss),
+            ("val_acc".to_string(), val_acc),
+        ];
+        if step % self.probe_every == 0 || step == self.last_step {
+            let mut push = |prefix: &str, probe: &LidProbe| -> lid_train::Result<()> {
+                let p = probe.estimate(model, step)?.point;
+                out.push((format!("{prefix}lid_mean"), p.mean));
+                out.push((format!("{prefix}lid_std"), p.std));
+                out.push((format!("{prefix}lid_global"), p.global.unwrap_or(f64::NAN)));
+                out.push((format!("{prefix}lid_n"), p.n_points as f64));
+                Ok(())
+            };
+            push("", &self.train_probe)?;
+            if let Some(v) = &self.val_probe {
+                push("val_", v)?;
+            }
+        }
+        Ok(out)
+    }
+    fn checkpoint_config(&self, model: &Model) -> (String, serde_json::Value) {
+        let s = &model.net.spec;
+        (
+            "GrokkingModel".into(),
+            serde_json::json!({"model_type": "lid_grokking", "vocab_size": s.vocab, "d_model": s.hidden, "n_heads": s.heads, "d_ff": s.intermediate, "n_blocks": s.layers, "max_positions": 5}),
+        )
+    }
+}
+
+/// A fresh model (initialised from the model seed with PyTorch's module defaults) and its head.
 ///
 /// # Errors
-/// I/O, probe or candle failures.
+/// Invalid sizes.
+pub fn new_model(config: &StudyConfig) -> Result<(Model, LastTokenHead)> {
+    let mut init = Init::pytorch_defaults(config.model_seed);
+    let mut model = init_model(&config.model.spec(), &mut init)?;
+    let (head, _) = LastTokenHead::attach(&mut model, None, &mut init, config.model.vocab_size)?;
+    Ok((model, head))
+}
+
+/// The trainer settings of a run on dataset seed `seed`.
+pub fn train_config(config: &StudyConfig, seed: u64) -> TrainConfig {
+    TrainConfig {
+        optimizer: config.optimizer.clone(),
+        schedule: config.schedule,
+        batch_size: config.batch_size,
+        grad_accumulation: 1,
+        order: Order::WithReplacement,
+        steps: config.steps,
+        seed,
+        dropout: true,
+        eval_every: Some(config.eval_every),
+        eval_at_start: true,
+        checkpoint_every: (config.checkpoint_every > 0).then_some(config.checkpoint_every),
+        checkpoint_at: Vec::new(),
+        keep_checkpoints: false,
+    }
+}
+
+/// Runs (or resumes) one training run on `dataset` and writes `metrics.csv` and lid-train's
+/// checkpoints into `dir`. `progress` is called with every new metrics row.
+///
+/// # Errors
+/// I/O, probe or training failures.
 pub fn run_training(
     config: &StudyConfig,
     dataset: &GrokDataset,
     dir: &Path,
     resume: bool,
-    search: &dyn NeighborSearch,
-    device: &Device,
+    device: &lid_embed::DeviceKind,
     progress: &mut dyn FnMut(&MetricsRow),
 ) -> Result<Vec<MetricsRow>> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let mut trainer = Trainer::new(config, device)?;
-    let (mut step, mut rows) = match resume {
-        true => trainer.load_checkpoint(dir)?.unwrap_or((0, Vec::new())),
-        false => (0, Vec::new()),
+    let (model, head) = new_model(config)?;
+    let device = match device {
+        lid_embed::DeviceKind::Cpu => None,
+        other => Some(super::device::DeviceModel::new(&model, &other.open()?)?),
     };
-    let mut last_lr = config.optimizer.lr * config.schedule.factor(step.saturating_sub(1));
-    let measure = |trainer: &Trainer, step: u64, lr: f64| -> Result<MetricsRow> {
-        let (train_loss, train_acc) = evaluate(&trainer.model, &dataset.train)?;
-        let (val_loss, val_acc) = evaluate(&trainer.model, &dataset.val)?;
-        let probe_now = step % config.probe.every == 0 || step == config.steps;
-        let train_probe = match probe_now {
-            true => Some(probe_split(
-                &trainer.model,
-                &dataset.train,
-                &config.probe,
-                search,
-            )?),
+    let task = GrokTask {
+        head,
+        data: dataset,
+        train_probe: split_probe(&dataset.train, &config.probe)?,
+        val_probe: match config.probe.validation {
+            true => Some(split_probe(&dataset.val, &config.probe)?),
             false => None,
-        };
-        let val_probe = match probe_now && config.probe.validation {
-            true => Some(probe_split(
-                &trainer.model,
-                &dataset.val,
-                &config.probe,
-                search,
-            )?),
-            false => None,
-        };
-        Ok(MetricsRow {
-            step,
-            lr,
-            train_loss,
-            train_acc,
-            val_loss,
-            val_acc,
-            train_probe,
-            val_probe,
-        })
+        },
+        probe_every: config.probe.every,
+        last_step: config.steps,
+        device,
     };
-    if rows.is_empty() {
-        let row = measure(&trainer, 0, last_lr)?;
-        progress(&row);
-        rows.push(row);
+    let mut trainer = Trainer::new(model, train_config(config, dataset.seed), None)?;
+    let training = dir.join("training");
+    if resume {
+        trainer.resume(&training, &task)?;
     }
-    while step < config.steps {
-        let lr = config.optimizer.lr * config.schedule.factor(step);
-        let batch = draw_batch(&dataset.train, config.batch_size, dataset.seed, step);
-        trainer.train_step(&batch, lr, step)?;
-        step += 1;
-        last_lr = lr;
-        if step % config.eval_every == 0 || step % config.probe.every == 0 || step == config.steps {
-            let row = measure(&trainer, step, last_lr)?;
-            progress(&row);
-            rows.push(row);
+    trainer.run(&task, Some(&training), None, &mut |e| {
+        if let Event::Step(r) = e {
+            if let Some(row) = MetricsRow::from_record(r) {
+                progress(&row);
+            }
         }
-        if (config.checkpoint_every > 0 && step % config.checkpoint_every == 0)
-            || step == config.steps
-        {
-            trainer.save_checkpoint(dir, step, &rows)?;
-        }
-    }
+        Ok(())
+    })?;
+    let rows: Vec<MetricsRow> = trainer
+        .records
+        .iter()
+        .filter_map(MetricsRow::from_record)
+        .collect();
     write_metrics_csv(&dir.join("metrics.csv"), &rows)?;
     Ok(rows)
 }
 
-/// Writes `rows` as CSV with [`MetricsRow::CSV_HEADER`] (under a temporary name, renamed when
-/// complete).
+/// Writes `rows` as CSV with [`MetricsRow::CSV_HEADER`], atomically.
 ///
 /// # Errors
 /// I/O failure.
@@ -351,6 +330,6 @@ pub fn write_metrics_csv(path: &Path, rows: &[MetricsRow]) -> Result<()> {
         text.push_str(&row.csv_line());
         text.push('\n');
     }
-    write_atomic(path, text.as_bytes())?;
+    crate::run::atomic::write_atomic(path, text.as_bytes())?;
     Ok(())
 }

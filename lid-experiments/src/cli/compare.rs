@@ -1,0 +1,194 @@
+//! `lid compare`: the local dimensions of two models (or checkpoints) on the same sampled token
+//! positions of several corpora, ranked by the standardized mean difference: which data was the
+//! second model tuned on? The measurement of the fine-tuning-shift study
+//! ([`crate::studies::finetune_shift::compare`]) for any pair of models a user has.
+
+use std::path::PathBuf;
+
+use lid_data::AssetDir;
+
+use crate::error::{Error, Result};
+use crate::run::paths::OutputCheck;
+use crate::run::plot::{ViolinGroup, ViolinPlot};
+use crate::run::{RunFolder, StudySummary, Table};
+use crate::studies::corpora::CorpusSource;
+use crate::studies::finetune_shift::compare::{compare, measure, CorpusComparison, ProbeCorpus};
+use crate::studies::models::prepare_model;
+
+/// Flags of `lid compare`; defaults are the paper's measurement except M and N.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CompareArgs {
+    /// The two models, base first: Hugging Face directories or .gguf files (`--model A --model B`).
+    #[arg(long = "model", required = true, num_args = 1)]
+    pub models: Vec<PathBuf>,
+    /// Corpora: multiwoz, chatterbot, wikipedia, or text/JSONL/CSV files (`path:field` for a
+    /// JSONL/CSV field); repeat the flag.
+    #[arg(long = "corpus", required = true, num_args = 1)]
+    pub corpora: Vec<String>,
+    /// Run folder for the outputs (new or empty; its parent must exist).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Sequences sampled per corpus, M (paper 10,000).
+    #[arg(long, default_value_t = 2000)]
+    pub sequences: usize,
+    /// Seed of that sample (paper 778).
+    #[arg(long, default_value_t = 778)]
+    pub sequence_seed: u64,
+    /// Points kept after deduplication, N (paper 60,000).
+    #[arg(long, default_value_t = 20_000)]
+    pub n_points: usize,
+    /// Neighbourhood size, L (paper 128).
+    #[arg(long, default_value_t = 128)]
+    pub neighbors: usize,
+    /// Tokens per sequence (paper 512).
+    #[arg(long, default_value_t = 512)]
+    pub max_length: usize,
+}
+
+/// Runs `lid compare`.
+///
+/// # Errors
+/// Bad flags, unreadable models or corpora, probe failures, I/O.
+pub fn run(args: &CompareArgs) -> Result<()> {
+    if args.models.len() != 2 {
+        return Err(Error::flag(
+            "--model",
+            args.models.len(),
+            "give exactly two models: --model BASE --model OTHER",
+        ));
+    }
+    let sources: Vec<CorpusSource> = args
+        .corpora
+        .iter()
+        .map(|c| c.parse())
+        .collect::<Result<_>>()?;
+    let mut check = OutputCheck::new().folder("--out", &args.out);
+    for m in &args.models {
+        check = check.input(m);
+    }
+    check.check()?;
+    let settings = lid_train::probe::ProbeSettings {
+        n_points: args.n_points,
+        neighbors: args.neighbors,
+        ..lid_train::probe::ProbeSettings::paper()
+    };
+    settings.check().map_err(|e| {
+        Error::flag(
+            "--n-points / --neighbors",
+            format!("{} / {}", args.n_points, args.neighbors),
+            e,
+        )
+    })?;
+    if args.sequences < 2 {
+        return Err(Error::flag(
+            "--sequences",
+            args.sequences,
+            "must be at least 2",
+        ));
+    }
+    let mut folder = RunFolder::create(&args.out, "compare")?;
+    folder.write_config(&serde_json::json!({"models": args.models, "corpora": args.corpora, "sequences": args.sequences, "sequence_seed": args.sequence_seed, "probe": settings, "max_length": args.max_length}), &[args.sequence_seed, settings.sample_seed])?;
+    let assets = AssetDir::from_env_or_workspace();
+    let base = prepare_model(&args.models[0], args.max_length)?;
+    let probes = sources
+        .iter()
+        .map(|s| {
+            ProbeCorpus::sample(
+                &s.name(),
+                false,
+                &s.load(&assets)?,
+                args.sequences,
+                args.sequence_seed,
+                &base.tokenizer,
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut estimates = Vec::new();
+    for (i, path) in args.models.iter().enumerate() {
+        let prepared = if i == 0 {
+            None
+        } else {
+            Some(prepare_model(path, args.max_length)?)
+        };
+        let model = prepared.as_ref().unwrap_or(&base);
+        let mut per_corpus = Vec::new();
+        for p in &probes {
+            let e = measure(&model.loaded.model, &model.loaded.special, p, &settings, 0)?;
+            eprintln!(
+                "{} on {}: mean LID {:.3} over {} points",
+                path.display(),
+                p.name,
+                e.point.mean,
+                e.point.n_points
+            );
+            per_corpus.push(e);
+        }
+        estimates.push(per_corpus);
+    }
+    let mut rows: Vec<CorpusComparison> = probes
+        .iter()
+        .zip(estimates[0].iter().zip(&estimates[1]))
+        .map(|(p, (a, b))| compare(p, a, b, 1000, 5, 15))
+        .collect::<Result<_>>()?;
+    rows.sort_by(|a, b| b.smd.total_cmp(&a.smd));
+    let mut table = Table::new([
+        "rank",
+        "corpus",
+        "base_mean",
+        "other_mean",
+        "smd",
+        "smd_lower",
+        "smd_upper",
+        "points",
+    ]);
+    for (i, r) in rows.iter().enumerate() {
+        table.push_row([
+            (i + 1).to_string(),
+            r.corpus.clone(),
+            format!("{:.4}", r.base_mean),
+            format!("{:.4}", r.tuned_mean),
+            format!("{:.4}", r.smd),
+            format!("{:.4}", r.smd_lower),
+            format!("{:.4}", r.smd_upper),
+            r.base_points.to_string(),
+        ])?;
+    }
+    folder.write_table("summary.csv", &table)?;
+    folder.write_json("comparisons.json", &rows)?;
+    let order: Vec<usize> = rows
+        .iter()
+        .map(|r| probes.iter().position(|p| p.name == r.corpus).unwrap_or(0))
+        .collect();
+    let violins = ViolinPlot {
+        title: "Local LID per corpus: base vs other model".into(),
+        y_label: "local LID (TwoNN)".into(),
+        variants: vec![
+            args.models[0].display().to_string(),
+            args.models[1].display().to_string(),
+        ],
+        groups: order
+            .iter()
+            .zip(&rows)
+            .map(|(&i, r)| ViolinGroup {
+                label: format!("{} (SMD {:.2})", r.corpus, r.smd),
+                distributions: vec![estimates[0][i].local.clone(), estimates[1][i].local.clone()],
+            })
+            .collect(),
+    };
+    folder.write_figure("violins", &violins)?;
+    let top = rows.first().map_or(String::new(), |r| {
+        format!("largest drop on {} (SMD {:.2})", r.corpus, r.smd)
+    });
+    let markdown = table.to_markdown();
+    folder.write_report(&format!("# lid compare\n\nBase `{}`, other `{}`; corpora ranked by SMD (base minus other mean local LID over the pooled std; positive = lower LID in the other model): {top}.\n\n{markdown}\n![violins](violins.png)\n", args.models[0].display(), args.models[1].display()))?;
+    folder.write_summary(&StudySummary {
+        study: "compare".into(),
+        title: "lid compare".into(),
+        headline: top,
+        table_markdown: Some(markdown.clone()),
+        figures: Vec::new(),
+    })?;
+    folder.finish()?;
+    println!("{markdown}");
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! Text corpora of the studies, each split into seeded train / validation / test parts: the offline
+//! stand-ins (relexicalised MultiWOZ utterances, the chatterbot English corpus, Wikipedia prose) and
+//! any text / JSONL / CSV file a user gives.
+//!
+//! Stand-ins, named plainly: the paper's MultiWOZ 2.1 utterances are replaced by convlab's
+//! delexicalised MultiWOZ templates relexicalised with values from its MultiWOZ database files
+//! (real MultiWOZ sentences, one utterance = one sequence; `lid_data::multiwoz_templates`); its
+//! Reddit corpus by chatterbot's English conversations (a second dialogue domain); its Wikipedia
+//! (wikitext-103) by the English Wikipedia excerpt shipped as test data in gensim 4.4.0
+//! (`lid_data::prose`).
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use lid_data::split::{split, Fractions, Splits};
+use lid_data::AssetDir;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Where a corpus comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CorpusSource {
+    /// Relexicalised MultiWOZ utterances (user and system), the offline stand-in for MultiWOZ 2.1.
+    Multiwoz,
+    /// Chatterbot's English conversation corpus (stand-in for the paper's Reddit).
+    Chatterbot,
+    /// Wikipedia sentences from gensim's test data (stand-in for wikitext-103).
+    Wikipedia,
+    /// A user's file: one sequence per line, or JSONL / CSV with the text in `field` (default
+    /// `text`), by extension.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// JSON field or CSV column.
+        field: Option<String>,
+    },
+}
+
+impl FromStr for CorpusSource {
+    type Err = Error;
+    /// `multiwoz`, `chatterbot`, `wikipedia`, or a path (`path:field` for JSONL/CSV fields).
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "multiwoz" => CorpusSource::Multiwoz,
+            "chatterbot" | "reddit-standin" => CorpusSource::Chatterbot,
+            "wikipedia" | "prose" => CorpusSource::Wikipedia,
+            other => {
+                let (path, field) = match other.rsplit_once(':') {
+                    Some((p, f)) if PathBuf::from(p).extension().is_some_and(|e| e != "txt") => {
+                        (p, Some(f.to_string()))
+                    }
+                    _ => (other, None),
+                };
+                let path = PathBuf::from(path);
+                if !path.is_file() {
+                    return Err(Error::flag(
+                        "--corpus",
+                        other,
+                        "not multiwoz, chatterbot, wikipedia or an existing file",
+                    ));
+                }
+                CorpusSource::File { path, field }
+            }
+        })
+    }
+}
+
+impl CorpusSource {
+    /// A short name for tables and file names.
+    pub fn name(&self) -> String {
+        match self {
+            CorpusSource::Multiwoz => "multiwoz".into(),
+            CorpusSource::Chatterbot => "chatterbot".into(),
+            CorpusSource::Wikipedia => "wikipedia".into(),
+            CorpusSource::File { path, .. } => path
+                .file_stem()
+                .map_or_else(|| "corpus".into(), |s| s.to_string_lossy().into_owned()),
+        }
+    }
+
+    /// What it stands for, for reports.
+    pub fn description(&self) -> String {
+        match self {
+            CorpusSource::Multiwoz => "relexicalised MultiWOZ utterances from convlab 3.0.1 templates and databases (offline stand-in for MultiWOZ 2.1)".into(),
+            CorpusSource::Chatterbot => "chatterbot-corpus 1.3.3 English conversations (offline stand-in for Reddit)".into(),
+            CorpusSource::Wikipedia => "English Wikipedia sentences from gensim 4.4.0 test data (offline stand-in for wikitext-103)".into(),
+            CorpusSource::File { path, .. } => format!("user corpus {}", path.display()),
+        }
+    }
+
+    /// Every non-empty sequence, in the corpus's order.
+    ///
+    /// # Errors
+    /// Missing assets or unreadable files.
+    pub fn load(&self, assets: &AssetDir) -> Result<Vec<String>> {
+        Ok(match self {
+            CorpusSource::Multiwoz => {
+                let templates = lid_data::multiwoz_templates::MultiwozTemplates::load(assets)?;
+                lid_data::multiwoz_templates::utterances(&templates, &Default::default())?
+                    .into_iter()
+                    .map(|u| u.text)
+                    .collect()
+            }
+            CorpusSource::Chatterbot => lid_data::chatterbot::load(assets)?
+                .into_iter()
+                .map(|u| u.text)
+                .collect(),
+            CorpusSource::Wikipedia => lid_data::prose::load(assets, &Default::default())?
+                .into_iter()
+                .map(|p| p.text)
+                .collect(),
+            CorpusSource::File { path, field } => {
+                let format = lid_embed::CorpusFormat::infer(path, field.as_deref());
+                lid_embed::read_corpus(path, &format)?
+            }
+        })
+    }
+}
+
+/// A corpus split into parts.
+#[derive(Debug, Clone)]
+pub struct Corpus {
+    /// Where it came from.
+    pub source: CorpusSource,
+    /// Its parts.
+    pub splits: Splits<String>,
+}
+
+/// Loads `source` and splits it with `fractions` (train, validation; test gets the rest) and `seed`.
+///
+/// # Errors
+/// Loading errors, invalid fractions.
+pub fn load_split(
+    source: &CorpusSource,
+    assets: &AssetDir,
+    fractions: Fractions,
+    seed: u64,
+) -> Result<Corpus> {
+    let texts = source.load(assets)?;
+    if texts.is_empty() {
+        return Err(Error::Check(format!("corpus {} is empty", source.name())));
+    }
+    Ok(Corpus {
+        source: source.clone(),
+        splits: split(texts, fractions, seed)?,
+    })
+}

@@ -1,0 +1,455 @@
+//! Study 2 of Ruppik et al. (NeurIPS 2025): in dialogue state tracking, the mean local dimension
+//! of the encoder falls and then stabilises when training stops improving the task (joint goal
+//! accuracy saturates), while the validation loss bottoms out much earlier.
+//!
+//! Both halves: a TripPy-style span tracker ([`tracker`]) trained in Rust on a lid-embed encoder,
+//! writing a checkpoint series per seed, and the checkpoint-series sweep
+//! ([`crate::studies::series`]) that measures the LID of every checkpoint on the train,
+//! validation and test turns and sets it against joint goal accuracy and validation loss, with the
+//! rules fixed in docs/reproduction.md. The same sweep runs on real TripPy-R checkpoints and
+//! MultiWOZ 2.1 (`lid sweep`).
+//!
+//! Offline data: multi-turn dialogues composed from convlab's MultiWOZ templates and database files
+//! with the state known by construction ([`lid_data::dialogue::synthetic`]), standing in for
+//! MultiWOZ 2.1.
+//!
+//! Run folder: `config.json`, `checkpoints/seed<k>/` (lid-train: `checkpoint-<step>/`,
+//! `metrics.csv` with `eval_loss` and `jga`), `probe/<split>.txt`, `series/` (the sweep's run
+//! folder), `series.csv` (`seed,step,split,mean_lid,metric,val_loss`), `summary.json` (with the
+//! Spearman correlations and every finding), `series.{svg,png}`, `report.md`, `COMPLETE`.
+
+pub mod tracker;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use lid_data::dialogue::synthetic::{self, SyntheticConfig};
+use lid_data::dialogue::Dialogue;
+use lid_data::multiwoz_templates::MultiwozTemplates;
+use lid_data::split::{split, Fractions};
+use lid_data::AssetDir;
+use lid_train::data::Order;
+use lid_train::dst::SpanTrackerHead;
+use lid_train::model::Init;
+use lid_train::optim::{AdamWConfig, Schedule};
+use lid_train::params::DecayPolicy;
+use lid_train::train::TrainConfig;
+use serde::{Deserialize, Serialize};
+
+use tracker::{encode, DstTask, CLASSES};
+
+use crate::error::{ensure, Result};
+use crate::run::{RunFolder, StudySummary};
+use crate::studies::models::prepare_model;
+use crate::studies::series::data::{separator, turn_texts};
+use crate::studies::series::spec::ProbeSpec;
+use crate::studies::trained_series::{finish_series_study, train_seeds, SplitTexts};
+use crate::studies::Study;
+
+/// Named presets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    /// TripPy-R's settings (RoBERTa-base from `--model`, lr 5e-5, 20 epochs, max length 180,
+    /// batch 32, warm-up 5 %, seeds 40-44, a checkpoint every 1,775 steps, M = 7,000); with the
+    /// offline dialogues unless real data is swept with `lid sweep`.
+    Paper,
+    /// MiniLM on the offline dialogues, the paper's optimizer, fewer dialogues, epochs and seeds.
+    Cpu,
+    /// The cpu preset with one seed and fewer steps, for the default suite.
+    Quick,
+}
+
+/// Settings of the DST study.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DstSettings {
+    /// Preset the settings came from.
+    pub preset: String,
+    /// The encoder: a BERT or RoBERTa Hugging Face directory.
+    pub model: PathBuf,
+    /// The offline dialogues.
+    pub dialogues: SyntheticConfig,
+    /// Fractions of dialogues for training and validation (test: the rest).
+    pub split_fractions: (f64, f64),
+    /// Seed of the dialogue split.
+    pub split_seed: u64,
+    /// Tokens per turn input (paper 180).
+    pub max_length: usize,
+    /// AdamW (TripPy-R: lr 5e-5, no weight decay, clip 1.0).
+    pub optimizer: AdamWConfig,
+    /// Warm-up fraction of the updates (paper 0.05).
+    pub warmup_fraction: f64,
+    /// Turns per batch (paper 32).
+    pub batch_size: usize,
+    /// Epochs (paper 20).
+    pub epochs: f64,
+    /// Training seeds (paper 40-44).
+    pub seeds: Vec<u64>,
+    /// A checkpoint every this many updates (paper 1,775).
+    pub checkpoint_every: u64,
+    /// Dropout on the encoder outputs before the heads (TripPy: 0.3).
+    pub head_dropout: f32,
+    /// The LID probe of every checkpoint.
+    pub probe: ProbeSpec,
+    /// Keep the checkpoints' weights after the series is measured (paper preset); otherwise only
+    /// their configuration, state and metrics stay (every number is in `series/`).
+    pub keep_checkpoints: bool,
+}
+
+impl DstSettings {
+    /// TripPy-R's settings (REFERENCE.md study 2) for the encoder at `model`.
+    pub fn paper(model: PathBuf) -> Self {
+        Self {
+            preset: "paper".into(),
+            model,
+            dialogues: SyntheticConfig::default(),
+            split_fractions: (0.8, 0.1),
+            split_seed: 0,
+            max_length: 180,
+            optimizer: AdamWConfig {
+                lr: 5e-5,
+                weight_decay: 0.0,
+                decay_policy: DecayPolicy::HuggingFace,
+                ..AdamWConfig::default()
+            },
+            warmup_fraction: 0.05,
+            batch_size: 32,
+            epochs: 20.0,
+            seeds: (40..=44).collect(),
+            checkpoint_every: 1775,
+            head_dropout: 0.3,
+            probe: ProbeSpec::default(),
+            keep_checkpoints: true,
+        }
+    }
+
+    /// The CPU preset: all-MiniLM-L6-v2 (a 6-layer BERT, the offline encoder) instead of
+    /// RoBERTa-base; 400 offline dialogues (up to 8 turns) instead of MultiWOZ 2.1's 8,438; max
+    /// length 64 instead of 180 (the user and system turns and the most recent history; the
+    /// throughput this buys is what lets the tracker train for a thousand updates per seed on 2
+    /// cores); 20 epochs (the paper's) of the smaller data, 1,020 updates; seeds 40 and 41 instead
+    /// of 40-44; a checkpoint every 100 updates instead of 1,775; M = 300 turns per split, N =
+    /// 10,000 instead of M = 7,000, N = 60,000 (L = 128, the rest of the pipeline unchanged; the
+    /// probe reads the inputs at the tracker's maximum length). Optimizer (lr 5e-5, no weight
+    /// decay, clip 1.0), warm-up fraction, batch and head dropout as TripPy-R.
+    pub fn cpu() -> Self {
+        let mut s = Self::paper(PathBuf::from("assets/minilm"));
+        s.preset = "cpu".into();
+        s.keep_checkpoints = false;
+        s.dialogues = SyntheticConfig {
+            dialogues: 400,
+            max_turns: 8,
+            ..SyntheticConfig::default()
+        };
+        s.split_fractions = (0.7, 0.15);
+        s.max_length = 64;
+        s.epochs = 20.0;
+        s.seeds = vec![40, 41];
+        s.checkpoint_every = 100;
+        s.probe.sequences = 300;
+        s.probe.n_points = 10_000;
+        s.probe.max_length = 64;
+        s
+    }
+
+    /// The quick preset: the cpu preset with 200 dialogues, one seed, 6 epochs, a checkpoint every
+    /// 20 updates and M = 200.
+    pub fn quick() -> Self {
+        let mut s = Self::cpu();
+        s.preset = "quick".into();
+        s.dialogues.dialogues = 200;
+        s.epochs = 6.0;
+        s.seeds = vec![40];
+        s.checkpoint_every = 20;
+        s.probe.sequences = 200;
+        s
+    }
+
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// A message naming the first bad setting.
+    pub fn check(&self) -> Result<()> {
+        self.optimizer.check()?;
+        self.dialogues.check()?;
+        ensure!(!self.seeds.is_empty(), "--seeds: at least one seed");
+        ensure!(
+            self.batch_size > 0 && self.epochs > 0.0 && self.checkpoint_every > 0,
+            "batch size, epochs and checkpoint interval must be positive"
+        );
+        ensure!(
+            (0.0..1.0).contains(&self.warmup_fraction),
+            "warm-up fraction must lie in [0, 1)"
+        );
+        ensure!(
+            (0.0..1.0).contains(&self.head_dropout),
+            "head dropout must lie in [0, 1)"
+        );
+        let (t, v) = self.split_fractions;
+        ensure!(
+            t > 0.0 && v > 0.0 && t + v < 1.0,
+            "split fractions must be positive and leave a test part"
+        );
+        Ok(())
+    }
+}
+
+/// The study in the default suite (quick preset).
+pub struct Dst;
+
+impl Study for Dst {
+    fn name(&self) -> &'static str {
+        "dst"
+    }
+    fn title(&self) -> &'static str {
+        "Dialogue state tracking: LID stabilises when joint goal accuracy saturates (study 2)"
+    }
+    fn run_quick(&self, folder: RunFolder, log: &mut dyn FnMut(&str)) -> Result<StudySummary> {
+        let s = DstSettings::quick();
+        s.check()?;
+        run_study(&s, folder, log)
+    }
+}
+
+/// Command-line arguments of `lid-experiments dst`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DstArgs {
+    /// Settings to start from.
+    #[arg(long, value_enum, default_value_t = Preset::Cpu)]
+    pub preset: Preset,
+    /// Run folder (default: runs/dst-YYYYMMDD-HHMMSS, UTC; its parent must exist).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the interrupted run in the folder given with `--out`: finished seeds are not
+    /// trained again, an interrupted seed continues from its latest checkpoint.
+    #[arg(long, requires = "out")]
+    pub resume: bool,
+    /// The encoder (a BERT or RoBERTa directory); required by the paper preset.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Training seeds (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Option<Vec<u64>>,
+    /// Epochs.
+    #[arg(long)]
+    pub epochs: Option<f64>,
+    /// Offline dialogues to generate.
+    #[arg(long)]
+    pub dialogues: Option<usize>,
+    /// Peak learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// A checkpoint every this many updates.
+    #[arg(long)]
+    pub checkpoint_every: Option<u64>,
+}
+
+/// Runs `lid-experiments dst`.
+///
+/// # Errors
+/// Settings, data, training, sweep or I/O failures.
+pub fn run_cli(args: &DstArgs) -> Result<()> {
+    let mut s = match args.preset {
+        Preset::Paper => DstSettings::paper(args.model.clone().ok_or_else(|| {
+            crate::error::Error::flag(
+                "--model",
+                "(missing)",
+                "the paper preset needs a local RoBERTa-base directory",
+            )
+        })?),
+        Preset::Cpu => DstSettings::cpu(),
+        Preset::Quick => DstSettings::quick(),
+    };
+    if let Some(m) = &args.model {
+        s.model = m.clone();
+    }
+    if let Some(seeds) = &args.seeds {
+        s.seeds = seeds.clone();
+    }
+    if let Some(e) = args.epochs {
+        s.epochs = e;
+    }
+    if let Some(d) = args.dialogues {
+        s.dialogues.dialogues = d;
+    }
+    if let Some(lr) = args.lr {
+        s.optimizer.lr = lr;
+    }
+    if let Some(k) = args.checkpoint_every {
+        s.checkpoint_every = k;
+    }
+    s.check()?;
+    let folder = match &args.out {
+        Some(dir) if args.resume => RunFolder::resume(dir, "dst")?,
+        Some(dir) => RunFolder::create(dir, "dst")?,
+        None => RunFolder::timestamped("runs", "dst")?,
+    };
+    let summary = run_study(&s, folder, &mut |line| eprintln!("{line}"))?;
+    println!("{}", summary.headline);
+    Ok(())
+}
+
+/// The offline dialogues split into parts, and the slots of their ontology.
+struct DialogueData {
+    parts: lid_data::split::Splits<Dialogue>,
+    slots: Vec<String>,
+}
+
+/// Generates and splits the offline dialogues.
+fn dialogues(s: &DstSettings) -> Result<DialogueData> {
+    let templates = MultiwozTemplates::load(&AssetDir::from_env_or_workspace())?;
+    let generated = synthetic::generate(&templates, &s.dialogues)?;
+    let slots: Vec<String> = generated
+        .ontology
+        .slot_names()
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let parts = split(
+        generated.dialogues,
+        Fractions {
+            train: s.split_fractions.0,
+            validation: s.split_fractions.1,
+        },
+        s.split_seed,
+    )?;
+    Ok(DialogueData { parts, slots })
+}
+
+/// Runs the study into `folder` and finishes it.
+///
+/// # Errors
+/// Data, training, sweep or I/O failures (the folder then stays incomplete).
+pub fn run_study(
+    s: &DstSettings,
+    mut folder: RunFolder,
+    log: &mut dyn FnMut(&str),
+) -> Result<StudySummary> {
+    let started = Instant::now();
+    folder.write_config(s, &s.seeds)?;
+    let DialogueData { parts, slots } = dialogues(s)?;
+    let (train_d, val_d, test_d) = (parts.train, parts.validation, parts.test);
+    let prepared = prepare_model(&s.model, s.max_length)?;
+    let sep = separator(&prepared.tokenizer, None, &s.model)?;
+    let train = encode(&train_d, &slots, &prepared.tokenizer, &sep)?;
+    let eval = encode(&val_d, &slots, &prepared.tokenizer, &sep)?;
+    let lost: usize = train.iter().map(|e| e.lost_spans).sum();
+    log(&format!(
+        "dst: {} / {} / {} dialogues ({} / {} training / validation turns), {} slots; {} training spans cut off by truncation",
+        train_d.len(),
+        val_d.len(),
+        test_d.len(),
+        train.len(),
+        eval.len(),
+        slots.len(),
+        lost
+    ));
+    folder.write_text("tokenizer.json", &prepared.tokenizer_json)?;
+    let tokenizer_path = folder.path().join("tokenizer.json");
+    let checkpoints = folder.dir("checkpoints")?;
+    let steps = lid_train::data::updates_for_epochs(train.len(), s.batch_size, 1, s.epochs);
+    let warmup = (s.warmup_fraction * steps as f64).round() as u64;
+    let config = |seed: u64| TrainConfig {
+        optimizer: s.optimizer.clone(),
+        schedule: Schedule::LinearWarmupDecay {
+            warmup,
+            total: steps,
+        },
+        batch_size: s.batch_size,
+        grad_accumulation: 1,
+        order: Order::Epochs,
+        steps,
+        seed,
+        dropout: true,
+        eval_every: Some(s.checkpoint_every),
+        eval_at_start: false,
+        checkpoint_every: Some(s.checkpoint_every),
+        checkpoint_at: Vec::new(),
+        keep_checkpoints: true,
+    };
+    let build = |seed: u64| -> Result<(lid_train::model::Model, Box<dyn lid_train::train::Task>)> {
+        let mut loaded = lid_train::model::load_model(&s.model)?;
+        let mut init = Init::hugging_face(seed, 0.02);
+        let (head, _) = SpanTrackerHead::attach(
+            &mut loaded.model,
+            Some(&mut loaded.weights),
+            &mut init,
+            slots.len(),
+            CLASSES.len(),
+            2,
+            s.head_dropout,
+        )?;
+        Ok((
+            loaded.model,
+            Box::new(DstTask {
+                head,
+                slots: slots.clone(),
+                train: train.clone(),
+                eval: eval.clone(),
+            }),
+        ))
+    };
+    let describe = |step: u64, m: &[(String, f64)]| {
+        let get = |k: &str| m.iter().find(|(n, _)| n == k).map_or(f64::NAN, |(_, v)| *v);
+        format!(
+            "update {step}: validation loss {:.4}, JGA {:.3}, slot-update recall {:.3}",
+            get("eval_loss"),
+            get("jga"),
+            get("update_recall")
+        )
+    };
+    log(&format!("{steps} updates per seed (warm-up {warmup})"));
+    train_seeds(
+        &s.seeds,
+        &checkpoints,
+        &tokenizer_path,
+        &config,
+        &build,
+        &describe,
+        log,
+    )?;
+    let render = |ds: &[Dialogue]| -> Vec<String> {
+        turn_texts(ds).iter().map(|t| t.render(&sep)).collect()
+    };
+    let splits = vec![
+        SplitTexts {
+            split: "train".into(),
+            texts: render(&train_d),
+        },
+        SplitTexts {
+            split: "validation".into(),
+            texts: render(&val_d),
+        },
+        SplitTexts {
+            split: "test".into(),
+            texts: render(&test_d),
+        },
+    ];
+    let mut probe = s.probe.clone();
+    probe.tokenizer = Some(tokenizer_path);
+    probe.separator = Some(sep);
+    let header = format!(
+        "# Dialogue state tracking (preset `{}`)\n\nEncoder `{}`, span tracker (TripPy classes none/dontcare/span/inform, {} slots), {} offline dialogues composed from convlab's MultiWOZ templates and databases (stand-in for MultiWOZ 2.1), seeds {:?}, {} updates of {} turns, lr {}, warm-up {}, a checkpoint every {} updates.\n\nPaper (TripPy-R, RoBERTa-base, MultiWOZ 2.1): mean LID falls, then stabilises when joint goal accuracy saturates (about 25k steps) while validation loss bottoms out much earlier (about 7.5k); Spearman(mean LID, JGA) about -0.98.",
+        s.preset,
+        s.model.display(),
+        slots.len(),
+        s.dialogues.dialogues,
+        s.seeds,
+        steps,
+        s.batch_size,
+        s.optimizer.lr,
+        warmup,
+        s.checkpoint_every
+    );
+    finish_series_study(
+        folder,
+        (Dst.name(), Dst.title()),
+        ("DST (offline MultiWOZ-template dialogues)", &checkpoints, &splits, "jga", "JGA"),
+        probe,
+        s.keep_checkpoints,
+        "paper, TripPy-R on MultiWOZ 2.1: Spearman(mean LID, JGA) about -0.98; LID stabilises when JGA saturates, about 25k steps, validation loss bottoms out earlier, about 7.5k",
+        &header,
+        started,
+        log,
+    )
+}

@@ -1,0 +1,459 @@
+//! TripPy-style dialogue state tracking on lid-train: turn inputs with span labels, the training
+//! task, and joint goal accuracy.
+//!
+//! Inputs are lid-data's TripPy-R turn inputs rendered as the checkpoint-series probe renders them
+//! (`user SEP system SEP history`, [`crate::studies::series::data::ProbeText::render`]), so the LID
+//! of a checkpoint is measured on exactly what the tracker reads. Labels per slot: lid-data's
+//! TripPy classes (none, dontcare, span, inform; [`lid_data::trippy`]) with the span's byte range in
+//! the user segment mapped to its first and last token (a span cut off by truncation is trained as
+//! none, as TripPy treats unpointable values).
+//!
+//! Prediction, turn by turn through a dialogue, starting from the empty state: for each slot, gate
+//! none keeps the previous value, dontcare sets `dontcare`, span sets the text of the predicted
+//! tokens of the user turn (from the tokenizer's byte offsets), inform sets the value the system
+//! informed for that slot in this turn (kept when it informed none). **Joint goal accuracy** is the
+//! fraction of turns whose predicted state equals the gold state on every slot (values compared
+//! case-insensitively after trimming), the metric of the paper's DST study.
+
+use std::collections::BTreeMap;
+
+use lid_data::dialogue::{Dialogue, DONTCARE};
+use lid_data::trippy::{self, SlotClass};
+use lid_embed::TextTokenizer;
+use lid_train::data::{pack, Sequence};
+use lid_train::dst::{SpanTrackerHead, TurnLabels, TurnPrediction};
+use lid_train::heads::HeadOutput;
+use lid_train::model::{Mode, Model};
+use lid_train::params::Grads;
+use lid_train::tasks::forward_backward;
+use lid_train::train::{StepLoss, Task, Workspace};
+
+use crate::error::Result;
+use crate::studies::series::data::ProbeText;
+
+/// The gate classes, in head order.
+pub const CLASSES: [SlotClass; 4] = SlotClass::ALL;
+
+/// One encoded turn.
+#[derive(Debug, Clone)]
+pub struct TurnExample {
+    /// Index of its dialogue in the split.
+    pub dialogue: usize,
+    /// The tokens.
+    pub sequence: Sequence,
+    /// Byte offsets of the tokens in the rendered text.
+    pub offsets: Vec<(usize, usize)>,
+    /// Tokens a span may use (the user segment).
+    pub allowed: Vec<bool>,
+    /// Training labels.
+    pub labels: TurnLabels,
+    /// The user utterance.
+    pub user: String,
+    /// What the system informed this turn (slot, value).
+    pub informed: Vec<(String, String)>,
+    /// The gold state after the turn.
+    pub state: BTreeMap<String, String>,
+    /// Slots whose span was cut off by truncation (trained as none).
+    pub lost_spans: usize,
+}
+
+/// Encodes every turn of `dialogues` for the tracker over `slots`.
+///
+/// # Errors
+/// Tokenizer failures.
+pub fn encode(
+    dialogues: &[Dialogue],
+    slots: &[String],
+    tokenizer: &TextTokenizer,
+    separator: &str,
+) -> Result<Vec<TurnExample>> {
+    let mut out = Vec::new();
+    for (d, dialogue) in dialogues.iter().enumerate() {
+        let examples = trippy::examples(dialogue, slots);
+        let texts: Vec<String> = examples
+            .iter()
+            .map(|e| {
+                ProbeText::Turn {
+                    user: e.user.clone(),
+                    system: e.system.clone(),
+                    history: e.history.clone(),
+                }
+                .render(separator)
+            })
+            .collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let encoded = tokenizer.encode_batch(&refs)?;
+        for ((e, enc), turn) in examples.into_iter().zip(encoded).zip(&dialogue.turns) {
+            let user_end = e.user.len();
+            let allowed: Vec<bool> = enc
+                .offsets
+                .iter()
+                .zip(&enc.special)
+                .map(|(&(a, b), &s)| !s && b > a && b <= user_end)
+                .collect();
+            let mut gates = Vec::with_capacity(slots.len());
+            let mut spans = Vec::with_capacity(slots.len());
+            let mut lost = 0;
+            for slot in slots {
+                let label = &e.labels[slot];
+                let (gate, span) = match (label.class, label.span) {
+                    (SlotClass::Span, Some((a, b))) => {
+                        match token_span(&enc.offsets, &allowed, a, b) {
+                            Some(s) => (SlotClass::Span, Some(s)),
+                            None => {
+                                lost += 1;
+                                (SlotClass::None, None)
+                            }
+                        }
+                    }
+                    (class, _) => (class, None),
+                };
+                gates.push(gate.index() as u32);
+                spans.push(span);
+            }
+            out.push(TurnExample {
+                dialogue: d,
+                sequence: Sequence::from_encoded(&enc),
+                offsets: enc.offsets,
+                allowed,
+                labels: TurnLabels { gates, spans },
+                user: e.user,
+                informed: turn.system_informed.clone(),
+                state: e.state,
+                lost_spans: lost,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The first and last allowed token covering bytes `a..b`.
+fn token_span(
+    offsets: &[(usize, usize)],
+    allowed: &[bool],
+    a: usize,
+    b: usize,
+) -> Option<(u32, u32)> {
+    let start = offsets
+        .iter()
+        .zip(allowed)
+        .position(|(&(s, e), &ok)| ok && s <= a && a < e)?;
+    let end = offsets
+        .iter()
+        .zip(allowed)
+        .rposition(|(&(s, e), &ok)| ok && s < b && b <= e)?;
+    (start <= end).then_some((start as u32, end as u32))
+}
+
+/// Applies one turn's predictions to the previous state.
+pub fn apply(
+    previous: &BTreeMap<String, String>,
+    slots: &[String],
+    example: &TurnExample,
+    prediction: &TurnPrediction,
+) -> BTreeMap<String, String> {
+    let mut state = previous.clone();
+    for (s, slot) in slots.iter().enumerate() {
+        match CLASSES[prediction.gates[s] as usize] {
+            SlotClass::None => {}
+            SlotClass::Dontcare => {
+                state.insert(slot.clone(), DONTCARE.to_string());
+            }
+            SlotClass::Span => {
+                if let Some((a, b)) = prediction.spans[s] {
+                    let (start, end) =
+                        (example.offsets[a as usize].0, example.offsets[b as usize].1);
+                    if let Some(text) = example.user.get(start..end) {
+                        state.insert(slot.clone(), text.to_string());
+                    }
+                }
+            }
+            SlotClass::Inform => {
+                if let Some((_, v)) = example.informed.iter().find(|(k, _)| k == slot) {
+                    state.insert(slot.clone(), v.clone());
+                }
+            }
+        }
+    }
+    state
+}
+
+/// Whether two states agree on every slot (values compared case-insensitively, trimmed).
+pub fn same_state(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> bool {
+    let norm = |m: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+        m.iter()
+            .map(|(k, v)| (k.clone(), v.trim().to_lowercase()))
+            .collect()
+    };
+    norm(a) == norm(b)
+}
+
+/// Joint goal accuracy of predicted states against gold states, turn by turn (`predicted[i]`
+/// for turn `i`).
+pub fn joint_goal_accuracy(
+    predicted: &[BTreeMap<String, String>],
+    gold: &[BTreeMap<String, String>],
+) -> f64 {
+    if gold.is_empty() {
+        return 0.0;
+    }
+    predicted
+        .iter()
+        .zip(gold)
+        .filter(|(p, g)| same_state(p, g))
+        .count() as f64
+        / gold.len() as f64
+}
+
+/// The tracker as a lid-train task.
+pub struct DstTask {
+    /// The head.
+    pub head: SpanTrackerHead,
+    /// Slots, in head order.
+    pub slots: Vec<String>,
+    /// Training turns.
+    pub train: Vec<TurnExample>,
+    /// Validation turns, dialogues in order.
+    pub eval: Vec<TurnExample>,
+}
+
+const EVAL_BATCH: usize = 32;
+
+impl DstTask {
+    /// Loss, joint goal accuracy and gate diagnostics on `examples` (dialogues in order).
+    ///
+    /// # Errors
+    /// Model errors.
+    pub fn score(
+        &self,
+        model: &Model,
+        ws: &mut Workspace,
+        examples: &[TurnExample],
+    ) -> lid_train::Result<Scores> {
+        let mut total = HeadOutput::default();
+        let mut predictions = Vec::with_capacity(examples.len());
+        for chunk in examples.chunks(EVAL_BATCH) {
+            let batch = pack(chunk.iter().map(|e| &e.sequence));
+            let labels: Vec<TurnLabels> = chunk.iter().map(|e| e.labels.clone()).collect();
+            let allowed: Vec<Vec<bool>> = chunk.iter().map(|e| e.allowed.clone()).collect();
+            let mut preds = Vec::new();
+            total.merge(forward_backward(
+                model,
+                ws,
+                &batch,
+                Mode::Eval,
+                None,
+                |h, _| {
+                    let (out, p) = self.head.run(
+                        model,
+                        h,
+                        &batch,
+                        Some(&labels),
+                        &allowed,
+                        Mode::Eval,
+                        None,
+                    )?;
+                    preds = p;
+                    Ok(out)
+                },
+            )?);
+            predictions.extend(preds);
+        }
+        let mut state = BTreeMap::new();
+        let mut last_dialogue = usize::MAX;
+        let mut predicted = Vec::with_capacity(examples.len());
+        for (e, p) in examples.iter().zip(&predictions) {
+            if e.dialogue != last_dialogue {
+                state = BTreeMap::new();
+                last_dialogue = e.dialogue;
+            }
+            state = apply(&state, &self.slots, e, p);
+            predicted.push(state.clone());
+        }
+        let gold: Vec<BTreeMap<String, String>> =
+            examples.iter().map(|e| e.state.clone()).collect();
+        let (mut updates, mut found) = (0usize, 0usize);
+        for (e, p) in examples.iter().zip(&predictions) {
+            for (g, q) in e.labels.gates.iter().zip(&p.gates) {
+                if *g != 0 {
+                    updates += 1;
+                    found += usize::from(g == q);
+                }
+            }
+        }
+        Ok(Scores {
+            loss: total.mean_loss(),
+            jga: joint_goal_accuracy(&predicted, &gold),
+            update_recall: found as f64 / updates.max(1) as f64,
+        })
+    }
+}
+
+/// What [`DstTask::score`] measures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scores {
+    /// Mean loss per turn.
+    pub loss: f64,
+    /// Joint goal accuracy.
+    pub jga: f64,
+    /// Fraction of the slot updates (gold gate not none) whose gate is predicted right.
+    pub update_recall: f64,
+}
+
+impl Task for DstTask {
+    fn kind(&self) -> &'static str {
+        "dst"
+    }
+    fn train_len(&self) -> usize {
+        self.train.len()
+    }
+    fn train_batch(
+        &self,
+        model: &Model,
+        ws: &mut Workspace,
+        indices: &[usize],
+        mode: Mode,
+        _seed: u64,
+        grads: &mut Grads,
+        scale: f32,
+    ) -> lid_train::Result<StepLoss> {
+        let batch = pack(indices.iter().map(|&i| &self.train[i].sequence));
+        let labels: Vec<TurnLabels> = indices
+            .iter()
+            .map(|&i| self.train[i].labels.clone())
+            .collect();
+        let allowed: Vec<Vec<bool>> = indices
+            .iter()
+            .map(|&i| self.train[i].allowed.clone())
+            .collect();
+        let out = forward_backward(model, ws, &batch, mode, Some((grads, scale)), |h, g| {
+            Ok(self
+                .head
+                .run(model, h, &batch, Some(&labels), &allowed, mode, g)?
+                .0)
+        })?;
+        Ok(StepLoss::from_head(&out, batch.rows()))
+    }
+    fn evaluate(
+        &self,
+        model: &Model,
+        ws: &mut Workspace,
+        _step: u64,
+    ) -> lid_train::Result<Vec<(String, f64)>> {
+        let s = self.score(model, ws, &self.eval)?;
+        Ok(vec![
+            ("eval_loss".into(), s.loss),
+            ("jga".into(), s.jga),
+            ("update_recall".into(), s.update_recall),
+        ])
+    }
+    fn checkpoint_config(&self, model: &Model) -> (String, serde_json::Value) {
+        (
+            lid_train::checkpoint::architecture_name(model.net.spec.family, "dst"),
+            serde_json::json!({"dst_slots": self.slots, "dst_classes": ["none", "dontcare", "span", "inform"]}),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// Hand-computed: 4 turns; turn 1 misses a slot, turn 3 has a wrong value (case differences do
+    /// not count), so JGA = 2 / 4.
+    #[test]
+    fn joint_goal_accuracy_matches_a_hand_count() {
+        let gold = vec![
+            state(&[("hotel-area", "north")]),
+            state(&[("hotel-area", "north"), ("hotel-stars", "4")]),
+            state(&[("hotel-area", "north"), ("hotel-stars", "4")]),
+            state(&[
+                ("hotel-area", "north"),
+                ("hotel-stars", "4"),
+                ("hotel-name", "acorn guest house"),
+            ]),
+        ];
+        let predicted = vec![
+            state(&[("hotel-area", "North ")]),
+            state(&[("hotel-area", "north")]),
+            state(&[("hotel-area", "north"), ("hotel-stars", "4")]),
+            state(&[
+                ("hotel-area", "north"),
+                ("hotel-stars", "4"),
+                ("hotel-name", "acorn"),
+            ]),
+        ];
+        assert_eq!(joint_goal_accuracy(&predicted, &gold), 0.5);
+        assert_eq!(joint_goal_accuracy(&gold, &gold), 1.0);
+    }
+
+    #[test]
+    fn predictions_update_the_state_as_trippy_does() {
+        let slots = vec![
+            "hotel-area".to_string(),
+            "hotel-stars".to_string(),
+            "hotel-name".to_string(),
+        ];
+        let user = "a hotel in the north please".to_string();
+        let offsets = vec![
+            (0, 0),
+            (0, 1),
+            (2, 7),
+            (8, 10),
+            (11, 14),
+            (15, 20),
+            (21, 27),
+            (0, 0),
+        ];
+        let example = TurnExample {
+            dialogue: 0,
+            sequence: Sequence::plain(vec![0; 8]),
+            offsets,
+            allowed: vec![false, true, true, true, true, true, true, false],
+            labels: TurnLabels {
+                gates: vec![0; 3],
+                spans: vec![None; 3],
+            },
+            user,
+            informed: vec![("hotel-name".into(), "acorn guest house".into())],
+            state: BTreeMap::new(),
+            lost_spans: 0,
+        };
+        let previous = state(&[("hotel-stars", "4")]);
+        // area: span tokens 5..5 ("north"); stars: dontcare; name: inform.
+        let prediction = TurnPrediction {
+            gates: vec![2, 1, 3],
+            spans: vec![Some((5, 5)), None, None],
+        };
+        let next = apply(&previous, &slots, &example, &prediction);
+        assert_eq!(
+            next,
+            state(&[
+                ("hotel-area", "north"),
+                ("hotel-stars", "dontcare"),
+                ("hotel-name", "acorn guest house")
+            ])
+        );
+        // none keeps the previous value.
+        let keep = TurnPrediction {
+            gates: vec![0, 0, 0],
+            spans: vec![None; 3],
+        };
+        assert_eq!(apply(&previous, &slots, &example, &keep), previous);
+        assert_eq!(
+            token_span(&example.offsets, &example.allowed, 15, 20),
+            Some((5, 5))
+        );
+        assert_eq!(
+            token_span(&example.offsets, &example.allowed, 11, 20),
+            Some((4, 5))
+        );
+    }
+}

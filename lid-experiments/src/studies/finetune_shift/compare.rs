@@ -1,0 +1,213 @@
+//! Comparing the local dimensions of two models on the same token positions of several corpora:
+//! the measurement of REFERENCE.md study 1, also behind `lid compare`.
+//!
+//! For each corpus: `M` sequences sampled from its held-out part (seed 778) are tokenised once;
+//! both models go through the same LID probe (same sequences, layer, filter, sampling seed, `N`,
+//! `L`), so the positions sampled are the same for both up to exact duplicates each model has. The
+//! comparison reports both means and standard deviations, the standardized mean difference
+//! (`lid_core::stats::standardized_mean_difference`, base minus other, pooled standard deviation,
+//! positive when the second model's LID is lower) with a percentile bootstrap interval (both
+//! samples resampled independently, seeded), and the token texts whose local LID dropped most,
+//! over positions present in both point sets.
+
+use std::collections::HashMap;
+
+use lid_core::prepare::sample_without_replacement;
+use lid_embed::{SpecialIds, TextTokenizer};
+use lid_train::data::Sequence;
+use lid_train::model::Model;
+use lid_train::probe::{LidProbe, ProbeEstimate, ProbeSettings};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ensure, Result};
+
+/// The tokenised probe sequences of one corpus.
+#[derive(Debug, Clone)]
+pub struct ProbeCorpus {
+    /// Corpus name.
+    pub name: String,
+    /// Whether the second model was fine-tuned on it.
+    pub in_domain: bool,
+    /// The sampled sequences' token ids.
+    pub sequences: Vec<Sequence>,
+    /// Their token strings (for the token table).
+    pub tokens: Vec<Vec<String>>,
+}
+
+impl ProbeCorpus {
+    /// Samples `m` texts of `texts` (seed `seed`; all when fewer) and tokenises them.
+    ///
+    /// # Errors
+    /// Tokenizer failures, no text.
+    pub fn sample(
+        name: &str,
+        in_domain: bool,
+        texts: &[String],
+        m: usize,
+        seed: u64,
+        tokenizer: &TextTokenizer,
+    ) -> Result<Self> {
+        ensure!(
+            !texts.is_empty(),
+            "corpus {name} has no held-out text to measure on"
+        );
+        let picks = sample_without_replacement(texts.len(), m.min(texts.len()), seed)?;
+        let chosen: Vec<&str> = picks.iter().map(|&i| texts[i].as_str()).collect();
+        let encoded = tokenizer.encode_batch(&chosen)?;
+        Ok(Self {
+            name: name.to_string(),
+            in_domain,
+            sequences: encoded.iter().map(Sequence::from_encoded).collect(),
+            tokens: encoded.into_iter().map(|e| e.tokens).collect(),
+        })
+    }
+
+    /// Tokens in all sequences.
+    pub fn token_count(&self) -> usize {
+        self.sequences.iter().map(|s| s.ids.len()).sum()
+    }
+}
+
+/// Measures `model` on `corpus` with `settings` (exact kNN).
+///
+/// # Errors
+/// Probe errors (too few unique vectors, non-finite activations).
+pub fn measure(
+    model: &Model,
+    special: &SpecialIds,
+    corpus: &ProbeCorpus,
+    settings: &ProbeSettings,
+    step: u64,
+) -> Result<ProbeEstimate> {
+    let probe = LidProbe::new(
+        corpus.sequences.clone(),
+        special.clone(),
+        settings.clone(),
+        Box::new(lid_knn::BruteForce::default()),
+    )?;
+    Ok(probe.estimate(model, step)?)
+}
+
+/// One corpus: base against other.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CorpusComparison {
+    /// Corpus name.
+    pub corpus: String,
+    /// Whether the other model was fine-tuned on it.
+    pub in_domain: bool,
+    /// Mean local LID of the base model.
+    pub base_mean: f64,
+    /// Its standard deviation (ddof 1).
+    pub base_std: f64,
+    /// Mean local LID of the other model.
+    pub tuned_mean: f64,
+    /// Its standard deviation.
+    pub tuned_std: f64,
+    /// Standardized mean difference, base minus other.
+    pub smd: f64,
+    /// 95 % percentile bootstrap interval of the SMD: lower bound.
+    pub smd_lower: f64,
+    /// Upper bound.
+    pub smd_upper: f64,
+    /// Points of the base model's estimate.
+    pub base_points: usize,
+    /// Points of the other model's estimate.
+    pub tuned_points: usize,
+    /// Tokens whose local LID fell most (mean over their positions present in both).
+    pub largest_drops: Vec<TokenDrop>,
+}
+
+/// A token text and how much its local LID fell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenDrop {
+    /// The token as the tokenizer spells it.
+    pub token: String,
+    /// Positions averaged.
+    pub count: usize,
+    /// Mean of base minus other.
+    pub mean_drop: f64,
+}
+
+/// Percentile bootstrap of the SMD at 95 %: `resamples` times, both samples resampled with
+/// replacement (ChaCha8 from `seed`).
+///
+/// # Errors
+/// Samples the SMD rejects.
+pub fn smd_interval(a: &[f64], b: &[f64], resamples: usize, seed: u64) -> Result<(f64, f64)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut values = Vec::with_capacity(resamples);
+    let (mut ra, mut rb) = (vec![0.0; a.len()], vec![0.0; b.len()]);
+    for _ in 0..resamples {
+        for v in ra.iter_mut() {
+            *v = a[rng.random_range(0..a.len() as u64) as usize];
+        }
+        for v in rb.iter_mut() {
+            *v = b[rng.random_range(0..b.len() as u64) as usize];
+        }
+        values.push(lid_core::stats::standardized_mean_difference(&ra, &rb)?);
+    }
+    let q = lid_core::stats::quantiles(&values, &[0.025, 0.975])?;
+    Ok((q[0], q[1]))
+}
+
+/// Compares the estimates of the base and the other model on `corpus`.
+///
+/// # Errors
+/// Statistics on degenerate samples.
+pub fn compare(
+    corpus: &ProbeCorpus,
+    base: &ProbeEstimate,
+    tuned: &ProbeEstimate,
+    resamples: usize,
+    min_token_count: usize,
+    top: usize,
+) -> Result<CorpusComparison> {
+    let smd = lid_core::stats::standardized_mean_difference(&base.local, &tuned.local)?;
+    let (smd_lower, smd_upper) = smd_interval(&base.local, &tuned.local, resamples, 0x5EED_0001)?;
+    let tuned_at: HashMap<(u32, u32), f64> = tuned
+        .tokens
+        .iter()
+        .zip(&tuned.local)
+        .map(|(t, &v)| ((t.sequence, t.position), v))
+        .collect();
+    let mut by_text: HashMap<&str, (usize, f64)> = HashMap::new();
+    for (t, &b) in base.tokens.iter().zip(&base.local) {
+        if let Some(&o) = tuned_at.get(&(t.sequence, t.position)) {
+            let text = corpus.tokens[t.sequence as usize][t.position as usize].as_str();
+            let e = by_text.entry(text).or_insert((0, 0.0));
+            e.0 += 1;
+            e.1 += b - o;
+        }
+    }
+    let mut drops: Vec<TokenDrop> = by_text
+        .into_iter()
+        .filter(|(_, (n, _))| *n >= min_token_count)
+        .map(|(token, (count, sum))| TokenDrop {
+            token: token.to_string(),
+            count,
+            mean_drop: sum / count as f64,
+        })
+        .collect();
+    drops.sort_by(|a, b| {
+        b.mean_drop
+            .total_cmp(&a.mean_drop)
+            .then_with(|| a.token.cmp(&b.token))
+    });
+    drops.truncate(top);
+    Ok(CorpusComparison {
+        corpus: corpus.name.clone(),
+        in_domain: corpus.in_domain,
+        base_mean: base.point.mean,
+        base_std: base.point.std,
+        tuned_mean: tuned.point.mean,
+        tuned_std: tuned.point.std,
+        smd,
+        smd_lower,
+        smd_upper,
+        base_points: base.point.n_points,
+        tuned_points: tuned.point.n_points,
+        largest_drops: drops,
+    })
+}

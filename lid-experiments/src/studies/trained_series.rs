@@ -1,0 +1,253 @@
+//! The second half of studies 2 and 3 for series trained in Rust: the checkpoints a study wrote
+//! (`<root>/seed<k>/checkpoint-<step>/` with lid-train's `metrics.csv`) go through the same
+//! checkpoint-series sweep a user runs on real checkpoints ([`crate::studies::series`]), in one
+//! process, so a study's numbers come from exactly the code path of `lid sweep`.
+
+use std::path::{Path, PathBuf};
+
+use std::time::Instant;
+
+use lid_train::model::Model;
+use lid_train::train::{Event, Task, TrainConfig, Trainer};
+
+use crate::error::Result;
+use crate::run::{RunFolder, StudySummary};
+use crate::studies::series::spec::{
+    AnalysisSpec, CheckpointSource, DataSource, DataSpec, LidTrainMetrics, MetricSource, ProbeSpec,
+    SeriesSpec, SplitFile,
+};
+use crate::studies::series::sweep::Shard;
+use crate::studies::series::{self, Merged};
+
+/// Formats the evaluation metrics of an update for the log.
+pub type Describe<'a> = &'a dyn Fn(u64, &[(String, f64)]) -> String;
+
+/// Builds a seed's model (head attached) and task.
+pub type Build<'a> = &'a dyn Fn(u64) -> Result<(Model, Box<dyn Task>)>;
+
+/// Trains one checkpoint series per seed into `<checkpoints>/seed<k>/` (lid-train's layout, with
+/// `metrics.csv`): `build(seed)` gives the model with its head and the task, `config(seed)` the
+/// trainer settings; every evaluation is logged through `describe(step, metrics)`. A seed whose
+/// folder already holds checkpoints (a killed run continued with `--resume`) continues from the
+/// latest one, bit-identically to an uninterrupted run; one written under other settings is an
+/// error naming it (lid-train's fingerprint check).
+///
+/// # Errors
+/// Model, data or training failures.
+#[allow(clippy::too_many_arguments)]
+pub fn train_seeds(
+    seeds: &[u64],
+    checkpoints: &Path,
+    tokenizer: &Path,
+    config: &dyn Fn(u64) -> TrainConfig,
+    build: Build<'_>,
+    describe: Describe<'_>,
+    log: &mut dyn FnMut(&str),
+) -> Result<()> {
+    for &seed in seeds {
+        let (model, task) = build(seed)?;
+        let settings = config(seed);
+        log(&format!(
+            "seed {seed}: {} updates, a checkpoint every {:?}",
+            settings.steps, settings.checkpoint_every
+        ));
+        let mut trainer = Trainer::new(model, settings, Some(tokenizer.to_path_buf()))?;
+        let dir = checkpoints.join(format!("seed{seed}"));
+        if let Some(step) = trainer.resume(&dir, &*task)? {
+            log(&format!(
+                "seed {seed}: continuing from the checkpoint of update {step}"
+            ));
+        }
+        let t = Instant::now();
+        trainer.run(&*task, Some(&dir), None, &mut |e| {
+            if let Event::Evaluated { step, metrics, .. } = e {
+                log(&format!(
+                    "  seed {seed} {} ({:.0} s)",
+                    describe(step, metrics),
+                    t.elapsed().as_secs_f64()
+                ));
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// Measures the series ([`measure_series`]), prunes the checkpoint weights unless `keep`, and
+/// writes `summary.json` (the series summary under the study's name, title and a headline ending
+/// in `paper`) and `report.md` (`header` followed by the series report), then finishes the folder.
+///
+/// # Errors
+/// As [`measure_series`]; I/O failures.
+#[allow(clippy::too_many_arguments)]
+pub fn finish_series_study(
+    folder: RunFolder,
+    study: (&str, &str),
+    series: (&str, &Path, &[SplitTexts], &str, &str),
+    probe: ProbeSpec,
+    keep: bool,
+    paper: &str,
+    header: &str,
+    started: Instant,
+    log: &mut dyn FnMut(&str),
+) -> Result<StudySummary> {
+    let (name, root, splits, column, metric_name) = series;
+    let merged = measure_series(&folder, name, root, splits, column, metric_name, probe, log)?;
+    if !keep {
+        let (files, bytes) = prune_checkpoint_weights(root)?;
+        log(&format!(
+            "removed {files} checkpoint weight files ({:.0} MB); the series keeps every number",
+            bytes as f64 / 1e6
+        ));
+    }
+    let mut summary = merged.summary.clone();
+    summary.study.study = study.0.into();
+    summary.study.title = study.1.into();
+    summary.study.headline = format!(
+        "{} ({paper}). Wall clock {:.0} s.",
+        summary.study.headline,
+        started.elapsed().as_secs_f64()
+    );
+    folder.write_json("summary.json", &summary)?;
+    let report_path = merged.folder.join("report.md");
+    let report = std::fs::read_to_string(&report_path)
+        .map_err(|e| crate::error::Error::io(&report_path, e))?;
+    folder.write_report(&format!("{header}\n\n{report}\n"))?;
+    folder.finish()?;
+    Ok(summary.study)
+}
+
+/// The probe texts of one split, written into the study's run folder.
+pub struct SplitTexts {
+    /// `train`, `validation`, `test`.
+    pub split: String,
+    /// One sequence per entry (no newlines).
+    pub texts: Vec<String>,
+}
+
+/// Writes the texts as `probe/<split>.txt`, builds the sweep's spec, measures every unit into
+/// `<folder>/series/` and merges it; copies `series.csv` and the figure to the folder's top (the
+/// caller writes `summary.json` from [`Merged::summary`]).
+///
+/// # Errors
+/// I/O, sweep or merge failures.
+#[allow(clippy::too_many_arguments)]
+pub fn measure_series(
+    folder: &RunFolder,
+    name: &str,
+    checkpoint_root: &Path,
+    splits: &[SplitTexts],
+    metric_column: &str,
+    metric_name: &str,
+    probe: ProbeSpec,
+    log: &mut dyn FnMut(&str),
+) -> Result<Merged> {
+    folder.dir("probe")?;
+    let mut files = Vec::new();
+    for s in splits {
+        let rel = format!("probe/{}.txt", s.split);
+        let mut text = s
+            .texts
+            .iter()
+            .map(|t| t.replace('\n', " "))
+            .collect::<Vec<_>>()
+            .join("\n");
+        text.push('\n');
+        folder.write_text(&rel, &text)?;
+        files.push(SplitFile {
+            split: s.split.clone(),
+            path: folder.path().join(rel),
+            field: None,
+        });
+    }
+    let spec = SeriesSpec {
+        name: name.to_string(),
+        checkpoints: CheckpointSource::SeedFolders {
+            root: checkpoint_root.to_path_buf(),
+        },
+        data: DataSpec {
+            source: DataSource::Files(files),
+            splits: Some(splits.iter().map(|s| s.split.clone()).collect()),
+        },
+        metrics: MetricSource::LidTrain(LidTrainMetrics {
+            metric: metric_column.to_string(),
+            loss: "eval_loss".into(),
+            files: None,
+        }),
+        probe,
+        analysis: AnalysisSpec {
+            split: Some("validation".into()),
+            metric_name: metric_name.to_string(),
+            ..AnalysisSpec::default()
+        },
+    };
+    let out: PathBuf = folder.path().join("series");
+    series::run_sweep(&spec, &out, Shard::ALL, log)?;
+    let merged = series::merge(&out, log)?;
+    for file in [
+        series::SERIES_FILE.to_string(),
+        format!("{}.png", series::FIGURE_STEM),
+        format!("{}.svg", series::FIGURE_STEM),
+    ] {
+        let bytes = std::fs::read(out.join(&file))
+            .map_err(|e| crate::error::Error::io(out.join(&file), e))?;
+        folder.write_bytes(&file, &bytes)?;
+    }
+    Ok(merged)
+}
+
+/// Removes the weights (`model.safetensors`, `optimizer.safetensors`, `adapter/`) of every
+/// `checkpoint-<step>/` below `root`, keeping their `config.json`, `trainer_state.json` and
+/// `metrics.csv`: after a study has measured its series, the weights are hundreds of megabytes per
+/// checkpoint and every number derived from them is in the series folder. Returns the files removed
+/// and their bytes.
+///
+/// # Errors
+/// I/O failures.
+pub fn prune_checkpoint_weights(root: &Path) -> Result<(usize, u64)> {
+    let mut removed = (0usize, 0u64);
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| crate::error::Error::io(&dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| crate::error::Error::io(&dir, e))?;
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let in_checkpoint = dir
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("checkpoint-"));
+            if path.is_dir() {
+                if in_checkpoint && name == "adapter" {
+                    removed.1 += dir_size(&path);
+                    removed.0 += 1;
+                    std::fs::remove_dir_all(&path)
+                        .map_err(|e| crate::error::Error::io(&path, e))?;
+                } else {
+                    stack.push(path);
+                }
+            } else if in_checkpoint
+                && (name == "model.safetensors" || name == "optimizer.safetensors")
+            {
+                removed.1 += entry.metadata().map_or(0, |m| m.len());
+                removed.0 += 1;
+                std::fs::remove_file(&path).map_err(|e| crate::error::Error::io(&path, e))?;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .filter_map(|e| e.ok())
+            .map(|e| {
+                if e.path().is_dir() {
+                    dir_size(&e.path())
+                } else {
+                    e.metadata().map_or(0, |m| m.len())
+                }
+            })
+            .sum()
+    })
+}

@@ -1,0 +1,199 @@
+//! The fine-tuning-shift study end to end on the tiny GPT-2 fixture (lid-embed's, random weights)
+//! with small text corpora: the run folder is complete and `summary.csv` has the contracted columns;
+//! `lid compare` ranks corpora; the comparison statistics on planted samples.
+
+use std::path::{Path, PathBuf};
+
+use lid_experiments::run::RunFolder;
+use lid_experiments::studies::corpora::CorpusSource;
+use lid_experiments::studies::finetune_shift::compare::smd_interval;
+use lid_experiments::studies::finetune_shift::config::{FinetuneSettings, Objective};
+use lid_experiments::studies::finetune_shift::run_study;
+
+fn tiny_gpt2() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../lid-embed/tests/fixtures/tiny_gpt2")
+}
+
+/// A corpus file of `n` lines drawn from `words` (deterministic).
+fn corpus(dir: &Path, name: &str, words: &[&str], n: usize) -> PathBuf {
+    let path = dir.join(format!("{name}.txt"));
+    let lines: Vec<String> = (0..n)
+        .map(|i| {
+            (0..4 + i % 5)
+                .map(|j| words[(i * 7 + j * 3) % words.len()])
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+fn settings(dir: &Path) -> FinetuneSettings {
+    let mut s = FinetuneSettings::quick();
+    s.model = tiny_gpt2();
+    s.objective = Objective::CausalLm;
+    let a = corpus(
+        dir,
+        "hotels",
+        &[
+            "hotel", "north", "cheap", "book", "room", "for", "two", "nights", "please", "the",
+        ],
+        300,
+    );
+    let b = corpus(
+        dir,
+        "weather",
+        &[
+            "rain", "sun", "cloud", "today", "cold", "warm", "wind", "is", "it", "a",
+        ],
+        300,
+    );
+    s.finetune_corpus = CorpusSource::File {
+        path: a,
+        field: None,
+    };
+    s.other_corpora = vec![CorpusSource::File {
+        path: b,
+        field: None,
+    }];
+    s.train_sequences = 120;
+    s.eval_sequences = 20;
+    s.steps = 6;
+    s.measured_step = 6;
+    s.warmup_steps = 1;
+    s.eval_every = 3;
+    s.max_length = 64;
+    s.sequences_per_corpus = 30;
+    s.probe.n_points = 120;
+    s.probe.neighbors = 10;
+    s.bootstrap_resamples = 50;
+    s.check().unwrap();
+    s
+}
+
+#[test]
+fn study_writes_a_complete_folder_with_the_summary_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(dir.path());
+    let out = dir.path().join("run");
+    let folder = RunFolder::create(&out, "finetune-shift").unwrap();
+    let (rows, summary) = run_study(&s, folder, &mut |_| {}).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows[0].in_domain && !rows[1].in_domain);
+    assert!(rows
+        .iter()
+        .all(|r| r.smd.is_finite() && r.smd_lower <= r.smd && r.smd <= r.smd_upper));
+    let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    assert!(
+        csv.starts_with("corpus,in_domain,base_mean,tuned_mean,smd,"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 3);
+    for f in [
+        "COMPLETE",
+        "violins.png",
+        "violins.svg",
+        "report.md",
+        "comparisons.json",
+        "local/hotels-base.csv",
+        "local/weather-tuned.csv",
+        "training/checkpoint-6/model.safetensors",
+        "training/metrics.csv",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    assert!(summary.headline.contains("in-domain hotels"));
+    // Same settings, same numbers (a second run folder).
+    let again = RunFolder::create(dir.path().join("run2"), "finetune-shift").unwrap();
+    let (rows2, _) = run_study(&s, again, &mut |_| {}).unwrap();
+    assert_eq!(rows, rows2);
+}
+
+#[test]
+fn compare_ranks_corpora_and_refuses_a_third_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(dir.path());
+    // A "fine-tuned" model: the study's checkpoint.
+    let run = dir.path().join("run");
+    run_study(
+        &s,
+        RunFolder::create(&run, "finetune-shift").unwrap(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_lid");
+    let corpora: Vec<String> = [&s.finetune_corpus, &s.other_corpora[0]]
+        .iter()
+        .map(|c| match c {
+            CorpusSource::File { path, .. } => path.display().to_string(),
+            _ => unreachable!(),
+        })
+        .collect();
+    let out = dir.path().join("cmp");
+    let status = std::process::Command::new(bin)
+        .args(["compare", "--model"])
+        .arg(tiny_gpt2())
+        .arg("--model")
+        .arg(run.join("training/checkpoint-6"))
+        .args([
+            "--corpus",
+            &corpora[0],
+            "--corpus",
+            &corpora[1],
+            "--sequences",
+            "30",
+            "--n-points",
+            "120",
+            "--neighbors",
+            "10",
+            "--max-length",
+            "64",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let csv = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    assert!(
+        csv.starts_with("rank,corpus,base_mean,other_mean,smd"),
+        "{csv}"
+    );
+    assert!(out.join("COMPLETE").is_file());
+    let bad = std::process::Command::new(bin)
+        .args([
+            "compare",
+            "--model",
+            "a",
+            "--model",
+            "b",
+            "--model",
+            "c",
+            "--corpus",
+            &corpora[0],
+            "--out",
+        ])
+        .arg(dir.path().join("cmp2"))
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--model"));
+}
+
+#[test]
+fn smd_interval_covers_a_planted_shift() {
+    // Two samples whose means differ by exactly one pooled standard deviation.
+    let a: Vec<f64> = (0..400)
+        .map(|i| 10.0 + ((i * 37) % 100) as f64 / 100.0 * 2.0 - 1.0)
+        .collect();
+    let b: Vec<f64> = a.iter().map(|v| v - 0.5794).collect();
+    let smd = lid_core::stats::standardized_mean_difference(&a, &b).unwrap();
+    let (lo, hi) = smd_interval(&a, &b, 400, 1).unwrap();
+    assert!(lo < smd && smd < hi, "{lo} {smd} {hi}");
+    assert!(hi - lo < 0.5 && lo > 0.5, "{lo} {hi}");
+}
