@@ -83,6 +83,9 @@ impl<'a> PointCloud<'a> {
     }
 
     /// All values, row-major, length `n * d`.
+    // Invariant: the constructors only store standard-layout arrays (checked or converted in
+    // `from_view` / `from_array`), which are contiguous, so `as_slice` is always `Some`.
+    #[allow(clippy::expect_used)]
     pub fn as_slice(&self) -> &[f32] {
         // Invariant: the constructors only store standard-layout arrays, which are contiguous.
         self.data
@@ -123,8 +126,14 @@ impl<'a> PointCloud<'a> {
             }
             values.extend_from_slice(self.row(r));
         }
-        let array = Array2::from_shape_vec((rows.len(), d), values)
-            .expect("rows.len() * d values were pushed");
+        let array = Array2::from_shape_vec((rows.len(), d), values).map_err(|e| {
+            // Unreachable: exactly rows.len() * d values were pushed.
+            Error::ShapeMismatch {
+                what: "selected rows",
+                expected: format!("{} x {d} values", rows.len()),
+                got: e.to_string(),
+            }
+        })?;
         Ok(PointCloud {
             data: CowArray::from(array),
         })

@@ -14,12 +14,14 @@
 //! Method: Ruppik et al., "Less is More: Local Intrinsic Dimensions of Contextual Language Models",
 //! NeurIPS 2025 (arXiv 2506.01034).
 #![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cloud;
 pub mod distance;
 pub mod error;
 pub mod estimators;
 pub mod graph;
+pub mod guards;
 pub mod prepare;
 pub mod stats;
 pub mod synthetic;

@@ -541,6 +541,10 @@ pub fn change_point(values: &[f64]) -> Result<ChangePoint> {
             });
         }
     }
-    // n >= 2, so the loop ran at least once.
-    Ok(best.expect("at least one split"))
+    // n >= 2, so the loop ran at least once; the error is unreachable.
+    best.ok_or(Error::TooFewPoints {
+        what: "change point",
+        n,
+        needed: 2,
+    })
 }

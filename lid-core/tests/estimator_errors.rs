@@ -1,4 +1,5 @@
 //! Every bad input to the estimators gives the specific error, never a panic or a NaN.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 use lid_core::estimators::{
     CdfConvention, GlobalEstimator, Gride, Lpca, LpcaVersion, Mle, PointwiseEstimator, TwoNN,

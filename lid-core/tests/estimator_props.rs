@@ -9,6 +9,7 @@
 //! their distances are within ~1e-6: such points get a different neighbourhood, so pointwise values
 //! are compared only where the neighbourhood is unchanged, and at least 95 % of points must be.
 //! lPCA counts are compared exactly on data with a wide spectral gap.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 use lid_core::estimators::{
     CdfConvention, GlobalEstimator, Gride, Lpca, LpcaVersion, Mle, PointwiseEstimator, TwoNN,

@@ -5,6 +5,7 @@
 //! and stops its bisection when the bracket is narrower than 1e-7, so the dimension can differ by up
 //! to about 1e-7 absolute when a ratio differs in its last digits; relative tolerance 1e-7 on the
 //! dimension and the error (measured maxima printed with `--nocapture`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 #[path = "fixtures/golden_util.rs"]
 mod golden_util;

@@ -6,6 +6,7 @@
 //! 1e-12 relative (sklearn's SVD vs nalgebra's symmetric eigen-solver on the Gram or covariance
 //! matrix), so a value could flip only when an eigenvalue sits within that distance of a threshold;
 //! the test requires every value to be identical.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 #[path = "fixtures/golden_util.rs"]
 mod golden_util;

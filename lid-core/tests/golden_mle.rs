@@ -5,6 +5,7 @@
 //! The peer finds neighbours with `sklearn.neighbors.NearestNeighbors` (for D = 256 the dot-product
 //! distance formula), which bounds the agreement. Relative tolerance on every value: 1e-8 for the
 //! D = 256 cloud, 1e-12 for the D = 16 cloud; measured maxima are printed with `--nocapture`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 #[path = "fixtures/golden_util.rs"]
 mod golden_util;

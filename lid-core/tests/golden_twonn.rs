@@ -9,6 +9,7 @@
 //! Tolerance, relative, on every point: 1e-8 for the D = 256 cloud (measured max 1.2e-9, from the
 //! dot-product distances), 1e-12 for the D = 16 cloud (direct distances on both sides; measured max
 //! 3.6e-15). The measured maxima are printed with `--nocapture`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 #[path = "fixtures/golden_util.rs"]
 mod golden_util;

@@ -1,4 +1,5 @@
 //! Property tests of data preparation: dedup and sampling invariants, pipeline order.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 use std::collections::HashSet;
 

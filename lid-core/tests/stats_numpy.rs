@@ -8,6 +8,7 @@
 //! sp=np.sqrt((8*x.var(ddof=1)+8*y.var(ddof=1))/16); print((x.mean()-y.mean())/sp)"
 //! ```
 //! Tolerance 1e-12 (relative to values of order 1-10; differences are summation order only).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 use lid_core::stats::*;
 

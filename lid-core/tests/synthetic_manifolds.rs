@@ -1,4 +1,5 @@
 //! Synthetic manifolds: shapes, determinism, and points really on the manifold.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 #![allow(clippy::needless_range_loop)] // small fixed-size matrix algebra reads clearer with indices
 
 use lid_core::synthetic::benchmark::m2_affine_map;

@@ -4,7 +4,7 @@
 //! a sequence among the non-empty records of the file, in file order.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
@@ -48,25 +48,50 @@ impl CorpusFormat {
 }
 
 /// Reads every non-empty sequence of a corpus file, in file order.
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be opened; otherwise as [`read_corpus_from`].
 pub fn read_corpus(path: &Path, format: &CorpusFormat) -> Result<Vec<String>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    read_corpus_from(file, format, path)
+}
+
+/// Reads every non-empty sequence from `reader` laid out as `format`; `path` names the source in
+/// errors. (The fuzz target `corpus` drives this with arbitrary bytes.)
+///
+/// # Errors
+/// [`Error::Corpus`] naming the file and the line or record: text that is not UTF-8, a JSONL line
+/// that is not a JSON object with a string in `field`, a CSV file without a header row or the
+/// column, a CSV record that cannot be read; a corpus without a single non-empty sequence.
+pub fn read_corpus_from(
+    reader: impl Read,
+    format: &CorpusFormat,
+    path: &Path,
+) -> Result<Vec<String>> {
     let corpus_err = |message: String| Error::Corpus {
         path: path.to_path_buf(),
         message,
     };
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let line_err = |n: usize, e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::InvalidData {
+            corpus_err(format!("line {}: not valid UTF-8 text", n + 1))
+        } else {
+            Error::io(path, e)
+        }
+    };
     let mut out = Vec::new();
     match format {
         CorpusFormat::Lines => {
-            for line in BufReader::new(file).lines() {
-                let line = line.map_err(|e| Error::io(path, e))?;
+            for (n, line) in BufReader::new(reader).lines().enumerate() {
+                let line = line.map_err(|e| line_err(n, e))?;
                 if !line.trim().is_empty() {
                     out.push(line);
                 }
             }
         }
         CorpusFormat::Jsonl { field } => {
-            for (n, line) in BufReader::new(file).lines().enumerate() {
-                let line = line.map_err(|e| Error::io(path, e))?;
+            for (n, line) in BufReader::new(reader).lines().enumerate() {
+                let line = line.map_err(|e| line_err(n, e))?;
                 if line.trim().is_empty() {
                     continue;
                 }
@@ -84,7 +109,7 @@ pub fn read_corpus(path: &Path, format: &CorpusFormat) -> Result<Vec<String>> {
             }
         }
         CorpusFormat::Csv { column } => {
-            let mut reader = csv::Reader::from_reader(file);
+            let mut reader = csv::Reader::from_reader(reader);
             let headers = reader
                 .headers()
                 .map_err(|e| corpus_err(format!("cannot read the header row: {e}")))?;
@@ -104,7 +129,9 @@ pub fn read_corpus(path: &Path, format: &CorpusFormat) -> Result<Vec<String>> {
         }
     }
     if out.is_empty() {
-        return Err(corpus_err("no non-empty sequences".into()));
+        return Err(corpus_err(
+            "no non-empty sequences (the file is empty or holds only blank records)".into(),
+        ));
     }
     Ok(out)
 }

@@ -71,6 +71,23 @@ pub enum Error {
         /// Why it is rejected.
         reason: String,
     },
+    /// A hidden state is NaN or infinite: the weights (a corrupt or diverged checkpoint) or the
+    /// arithmetic produced it. Nothing is written for it.
+    #[error(
+        "hidden state {layer} of sequence {sequence} is {value} at token position {position}: \
+         the model produces non-finite vectors (corrupt or diverged weights?); no output was \
+         written for it"
+    )]
+    NonFiniteOutput {
+        /// Absolute hidden-state index.
+        layer: usize,
+        /// Sequence id.
+        sequence: usize,
+        /// Token position in the sequence.
+        position: usize,
+        /// The value found.
+        value: f32,
+    },
     /// The requested device is not compiled in or not available.
     #[error("device {device} is not available: {reason}")]
     Device {

@@ -6,6 +6,19 @@
 //! right, attention mask 0 on padding); forward in f32; for each kept position (see [`TokenFilter`];
 //! paper: drop pad and eos, keep bos) write the vector of each requested layer (paper: `-1`) at its row.
 //! Rows are in the order the texts are given (sequence, then position); padding is never stored.
+//!
+//! # Resuming a directory output
+//! A directory output is written to resumable temporary files ([`AtomicFile::create_resumable`]
+//! names) and, after the first batch and then at most once a second, checkpointed: every shard is
+//! synced to disk and `progress.json` ([`PROGRESS_FILE`]) records how many batches of the plan are
+//! done, with a fingerprint of everything that decides the rows (options, shard size, model shape
+//! and path, every token id and kept position, sequence ids). With
+//! [`OutputTarget::Directory::resume`], an interrupted extraction into the same folder checks the
+//! fingerprint, reopens the shards and skips the batches done; the batches are the same (the plan
+//! depends only on the token ids and the batch size) and each batch's vectors depend only on its
+//! own sequences, so the shards of a resumed run are byte-identical to those of an uninterrupted
+//! one (tested in `lid-experiments/tests/resume_embed.rs`). A vector that is NaN or infinite is an
+//! error naming the sequence, token position and layer, never a row on disk.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -17,8 +30,11 @@ use crate::filter::TokenFilter;
 use crate::load::LoadedModel;
 use crate::models::LayerIndex;
 use crate::output::atomic::write_atomic;
+#[cfg(doc)]
+use crate::output::atomic::AtomicFile;
 use crate::output::{
-    Manifest, NpyShards, ShardInfo, TokenRecord, TokenWriter, MANIFEST_FILE, PARTIAL_MARKER,
+    Manifest, NpyShards, OpenMode, ShardInfo, TokenRecord, TokenWriter, MANIFEST_FILE,
+    PARTIAL_MARKER, PROGRESS_FILE,
 };
 use crate::tokenize::TextTokenizer;
 
@@ -61,12 +77,17 @@ pub enum OutputTarget {
     /// (one object per row, shared by all layers) and `manifest.json` (written by
     /// [`write_manifest`]). From the start of [`extract`] until [`write_manifest`] the directory holds
     /// the [`PARTIAL_MARKER`] file, and a manifest of an earlier run is removed first, so a failed or
-    /// killed extraction never looks complete.
+    /// killed extraction never looks complete. The extraction is checkpointed (see the module
+    /// docs) and can be resumed.
     Directory {
         /// The output directory (created if needed).
         dir: PathBuf,
         /// Maximum rows per shard file.
         shard_rows: usize,
+        /// Continue the interrupted extraction of this folder from its last checkpoint (the
+        /// settings, corpus selection and model must be the same; checked by fingerprint). Without
+        /// a checkpoint the extraction starts from the beginning.
+        resume: bool,
     },
 }
 
@@ -115,6 +136,9 @@ pub struct Summary {
     pub tokens_file: Option<String>,
     /// Wall-clock seconds of the forward passes and writing (tokenisation excluded).
     pub forward_seconds: f64,
+    /// Batches taken over from an interrupted run (resumed directory output); 0 otherwise.
+    #[serde(default)]
+    pub batches_resumed: usize,
 }
 
 /// One text to embed with its sequence id.
@@ -127,9 +151,130 @@ pub struct Sequence<'a> {
 }
 
 struct Prepared {
+    id: usize,
     ids: Vec<u32>,
     keep: Vec<bool>,
     first_row: usize,
+}
+
+impl Prepared {
+    fn kept(&self) -> usize {
+        self.keep.iter().filter(|&&k| k).count()
+    }
+}
+
+/// The checkpoint of a directory output ([`PROGRESS_FILE`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Journal {
+    format: String,
+    /// Hex FNV-1a 64 of everything that decides the rows (see [`fingerprint`]).
+    fingerprint: String,
+    batches_total: usize,
+    batches_done: usize,
+    rows_total: usize,
+}
+
+const JOURNAL_FORMAT: &str = "lid-embed progress v1";
+
+/// Seconds between checkpoints of a directory output (the first comes after the first batch).
+const CHECKPOINT_SECONDS: f64 = 1.0;
+
+/// FNV-1a, 64 bits: a fixed, dependency-free hash for the resume fingerprint (not for security).
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    fn bytes(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    fn usize(&mut self, v: usize) {
+        self.bytes(&(v as u64).to_le_bytes());
+    }
+}
+
+/// The fingerprint of an extraction plan: options, shard size, model path and shape, layers, and
+/// every sequence's id, token ids and kept positions.
+fn fingerprint(
+    model: &LoadedModel,
+    opts: &ExtractOptions,
+    shard_rows: usize,
+    wanted: &[usize],
+    prepared: &[Prepared],
+) -> Result<String> {
+    let mut h = Fnv::new();
+    let options = serde_json::to_string(opts).map_err(|e| Error::InvalidOption {
+        option: "output",
+        reason: format!("cannot serialise the options: {e}"),
+    })?;
+    h.bytes(options.as_bytes());
+    h.usize(shard_rows);
+    h.bytes(model.path.to_string_lossy().as_bytes());
+    h.bytes(format!("{:?}", model.architecture).as_bytes());
+    h.usize(model.model.hidden_size());
+    h.usize(model.model.num_blocks());
+    wanted.iter().for_each(|&w| h.usize(w));
+    h.usize(prepared.len());
+    for p in prepared {
+        h.usize(p.id);
+        h.usize(p.ids.len());
+        p.ids.iter().for_each(|&t| h.bytes(&t.to_le_bytes()));
+        p.keep.iter().for_each(|&k| h.bytes(&[u8::from(k)]));
+    }
+    Ok(format!("{:016x}", h.0))
+}
+
+/// The batches done by an interrupted run of `dir` with the same plan (0 without a checkpoint).
+fn read_journal(dir: &Path, fingerprint: &str, batches_total: usize) -> Result<usize> {
+    let path = dir.join(PROGRESS_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let journal: Journal = serde_json::from_str(&text).map_err(|e| Error::Parse {
+        path: path.clone(),
+        message: format!("not a lid embed progress file: {e}"),
+    })?;
+    if journal.format != JOURNAL_FORMAT {
+        return Err(Error::Parse {
+            path,
+            message: format!("format {:?}, expected {JOURNAL_FORMAT:?}", journal.format),
+        });
+    }
+    if journal.fingerprint != fingerprint || journal.batches_total != batches_total {
+        return Err(Error::InvalidOption {
+            option: "resume",
+            reason: format!(
+                "{} was started with other settings, another corpus selection or another model \
+                 (fingerprint {} there, {fingerprint} now); rerun with the original flags, or \
+                 start a new output folder",
+                dir.display(),
+                journal.fingerprint
+            ),
+        });
+    }
+    if journal.batches_done > batches_total {
+        return Err(Error::Parse {
+            path,
+            message: format!(
+                "{} of {batches_total} batches done is impossible",
+                journal.batches_done
+            ),
+        });
+    }
+    Ok(journal.batches_done)
+}
+
+fn write_journal(dir: &Path, journal: &Journal) -> Result<()> {
+    let path = dir.join(PROGRESS_FILE);
+    let text = serde_json::to_string_pretty(journal).map_err(|e| Error::io(&path, e.into()))?;
+    write_atomic(&path, (text + "\n").as_bytes())?;
+    Ok(())
 }
 
 /// Runs the whole pipeline. `progress` is called after every batch.
@@ -208,15 +353,17 @@ pub fn extract(
         }
     }
 
-    if let OutputTarget::Directory { dir, .. } = target {
-        start_directory(dir)?;
+    if let OutputTarget::Directory { dir, resume, .. } = target {
+        start_directory(dir, *resume)?;
     }
+    let directory = matches!(target, OutputTarget::Directory { .. });
 
     // Pass 1: tokenise, decide the kept rows, write the metadata in corpus order.
-    let mut token_writer = tokens_path
-        .as_deref()
-        .map(TokenWriter::create)
-        .transpose()?;
+    let mut token_writer = match &tokens_path {
+        Some(path) if directory => Some(TokenWriter::create_resumable(path)?),
+        Some(path) => Some(TokenWriter::create(path)?),
+        None => None,
+    };
     let mut prepared = Vec::with_capacity(sequences.len());
     let (mut rows, mut truncated, mut empty, mut tokens_total) = (0usize, 0usize, 0usize, 0usize);
     for chunk in sequences.chunks(256) {
@@ -241,13 +388,14 @@ pub fn extract(
                 }
             }
             tokens_total += enc.ids.len();
-            let kept = keep.iter().filter(|&&k| k).count();
-            prepared.push(Prepared {
+            let p = Prepared {
+                id: seq.id,
                 ids: enc.ids,
                 keep,
                 first_row: rows,
-            });
-            rows += kept;
+            };
+            rows += p.kept();
+            prepared.push(p);
         }
     }
     let longest = prepared.iter().map(|p| p.ids.len()).max().unwrap_or(0);
@@ -263,30 +411,76 @@ pub fn extract(
         _ => None,
     };
 
-    // Output files at their final size.
-    let mut outputs: Vec<NpyShards> = match target {
-        OutputTarget::NpyFile { path, .. } => vec![NpyShards::single(path, rows, hidden)?],
-        OutputTarget::Directory { dir, shard_rows } => wanted
-            .iter()
-            .map(|&w| {
-                let rel = format!("layer_{w}");
-                NpyShards::sharded(&dir.join(&rel), &rel, rows, hidden, *shard_rows)
-            })
-            .collect::<Result<_>>()?,
-    };
-
-    // Pass 2: batches grouped by length.
-    let start = Instant::now();
+    // The plan: batches grouped by length (it depends only on the token ids and the batch size).
     let mut order: Vec<usize> = (0..prepared.len()).collect();
     order.sort_by_key(|&i| (prepared[i].ids.len(), i));
+    let batches: Vec<&[usize]> = order.chunks(opts.batch_size).collect();
+
+    // Resume point and output files at their final size.
+    let (resume_from, journal) = match target {
+        OutputTarget::Directory {
+            dir,
+            shard_rows,
+            resume,
+        } => {
+            let journal = Journal {
+                format: JOURNAL_FORMAT.to_string(),
+                fingerprint: fingerprint(model, opts, *shard_rows, &wanted, &prepared)?,
+                batches_total: batches.len(),
+                batches_done: 0,
+                rows_total: rows,
+            };
+            let done = if *resume {
+                read_journal(dir, &journal.fingerprint, batches.len())?
+            } else {
+                0
+            };
+            (done, Some(journal))
+        }
+        OutputTarget::NpyFile { .. } => (0, None),
+    };
+    let mut outputs: Vec<NpyShards> = match target {
+        OutputTarget::NpyFile { path, .. } => vec![NpyShards::single(path, rows, hidden)?],
+        OutputTarget::Directory {
+            dir, shard_rows, ..
+        } => {
+            let mode = if resume_from > 0 {
+                OpenMode::Reopen
+            } else {
+                OpenMode::Resumable
+            };
+            wanted
+                .iter()
+                .map(|&w| {
+                    let rel = format!("layer_{w}");
+                    NpyShards::sharded_with(&dir.join(&rel), &rel, rows, hidden, *shard_rows, mode)
+                })
+                .collect::<Result<_>>()?
+        }
+    };
+
+    // Pass 2: the batches, from the resume point on.
+    let start = Instant::now();
     let pad = model.padding_id();
     let mut done = Progress {
         sequences_done: 0,
         sequences_total: prepared.len(),
         tokens_done: 0,
     };
+    if resume_from > 0 {
+        for &i in batches[..resume_from].iter().copied().flatten() {
+            let p = &prepared[i];
+            for out in outputs.iter_mut() {
+                out.mark_written(p.first_row, p.kept());
+            }
+            done.sequences_done += 1;
+            done.tokens_done += p.ids.len();
+        }
+        progress(done);
+    }
+    let mut last_checkpoint: Option<Instant> = None;
     let mut buffer: Vec<f32> = Vec::new();
-    for batch in order.chunks(opts.batch_size) {
+    for (b, batch) in batches.iter().enumerate().skip(resume_from) {
         let t = batch
             .iter()
             .map(|&i| prepared[i].ids.len())
@@ -294,7 +488,7 @@ pub fn extract(
             .unwrap_or(0);
         let mut ids = Vec::with_capacity(batch.len() * t);
         let mut mask = Vec::with_capacity(batch.len() * t);
-        for &i in batch {
+        for &i in batch.iter() {
             let seq = &prepared[i].ids;
             ids.extend_from_slice(seq);
             ids.extend(std::iter::repeat_n(pad, t - seq.len()));
@@ -304,17 +498,26 @@ pub fn extract(
         let ids = Tensor::from_vec(ids, (batch.len(), t), &model.device)?;
         let mask = Tensor::from_vec(mask, (batch.len(), t), &model.device)?;
         let states = net.hidden_states(&ids, &mask, &wanted)?;
-        for (out, state) in outputs.iter_mut().zip(states) {
+        for ((out, state), &layer) in outputs.iter_mut().zip(states).zip(&wanted) {
             let flat: Vec<f32> = state
                 .to_dtype(candle_core::DType::F32)?
                 .flatten_all()?
                 .to_vec1()?;
-            for (b, &i) in batch.iter().enumerate() {
+            for (slot, &i) in batch.iter().enumerate() {
                 let p = &prepared[i];
                 buffer.clear();
                 for (pos, _) in p.keep.iter().enumerate().filter(|(_, &k)| k) {
-                    let at = (b * t + pos) * hidden;
-                    buffer.extend_from_slice(&flat[at..at + hidden]);
+                    let at = (slot * t + pos) * hidden;
+                    let row = &flat[at..at + hidden];
+                    if let Some(value) = row.iter().find(|v| !v.is_finite()) {
+                        return Err(Error::NonFiniteOutput {
+                            layer,
+                            sequence: p.id,
+                            position: pos,
+                            value: *value,
+                        });
+                    }
+                    buffer.extend_from_slice(row);
                 }
                 if !buffer.is_empty() {
                     out.write_rows(p.first_row, &buffer)?;
@@ -324,6 +527,23 @@ pub fn extract(
         done.sequences_done += batch.len();
         done.tokens_done += batch.iter().map(|&i| prepared[i].ids.len()).sum::<usize>();
         progress(done);
+        if let (OutputTarget::Directory { dir, .. }, Some(journal)) = (target, &journal) {
+            let due =
+                last_checkpoint.is_none_or(|at| at.elapsed().as_secs_f64() >= CHECKPOINT_SECONDS);
+            if due && b + 1 < batches.len() {
+                for out in outputs.iter_mut() {
+                    out.sync()?;
+                }
+                write_journal(
+                    dir,
+                    &Journal {
+                        batches_done: b + 1,
+                        ..journal.clone()
+                    },
+                )?;
+                last_checkpoint = Some(Instant::now());
+            }
+        }
     }
     // Publish: check every file first, then the metadata, then the vectors (a vector file under its
     // final name always has its metadata next to it).
@@ -357,23 +577,36 @@ pub fn extract(
         layers,
         tokens_file,
         forward_seconds: start.elapsed().as_secs_f64(),
+        batches_resumed: resume_from,
     })
 }
 
 /// Marks `dir` as being written: creates it, writes the [`PARTIAL_MARKER`] and removes the manifest
-/// of an earlier run, if any.
-fn start_directory(dir: &Path) -> Result<()> {
+/// of an earlier run, if any; a fresh start (not `resume`) also removes the checkpoint of an
+/// interrupted run.
+fn start_directory(dir: &Path, resume: bool) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     write_atomic(
         &dir.join(PARTIAL_MARKER),
         b"lid embed is writing this folder, or was interrupted: it holds no result until \
-          manifest.json appears and this file is gone.\n",
+          manifest.json appears and this file is gone. Continue an interrupted extraction with \
+          lid embed --resume and the same flags.\n",
     )?;
-    let old = dir.join(MANIFEST_FILE);
-    match std::fs::remove_file(&old) {
+    remove_if_present(&dir.join(MANIFEST_FILE))?;
+    if !resume {
+        remove_if_present(&dir.join(PROGRESS_FILE))?;
+    } else {
+        // Temporary files of the killed run (its token metadata, a checkpoint being written).
+        crate::output::atomic::remove_stale_partials(dir, 2)?;
+    }
+    Ok(())
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(&old, e)),
+        Err(e) => Err(Error::io(path, e)),
     }
 }
 
@@ -403,11 +636,7 @@ pub fn write_manifest(
     };
     let text = serde_json::to_string_pretty(&manifest).map_err(|e| Error::io(&path, e.into()))?;
     write_atomic(&path, (text + "\n").as_bytes())?;
-    let marker = dir.join(PARTIAL_MARKER);
-    match std::fs::remove_file(&marker) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io(&marker, e)),
-    }
+    remove_if_present(&dir.join(PROGRESS_FILE))?;
+    remove_if_present(&dir.join(PARTIAL_MARKER))?;
     Ok(path)
 }

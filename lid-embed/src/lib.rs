@@ -21,6 +21,7 @@
 //! Devices: CPU by default; the `cuda` and `metal` features forward to candle. Asking for a device
 //! that is not compiled in is an [`Error::Device`].
 #![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod corpus;
 pub mod device;
@@ -28,13 +29,14 @@ pub mod error;
 pub mod export;
 pub mod extract;
 pub mod filter;
+pub mod gguf;
 pub mod kernels;
 pub mod load;
 pub mod models;
 pub mod output;
 pub mod tokenize;
 
-pub use corpus::{read_corpus, CorpusFormat, Selection};
+pub use corpus::{read_corpus, read_corpus_from, CorpusFormat, Selection};
 pub use device::DeviceKind;
 pub use error::{Error, Result};
 pub use extract::{

@@ -145,9 +145,15 @@ fn parse_config<T: serde::de::DeserializeOwned>(
     value: &serde_json::Value,
     path: &Path,
 ) -> Result<T> {
-    T::deserialize(value).map_err(|e| Error::Parse {
-        path: path.to_path_buf(),
-        message: e.to_string(),
+    T::deserialize(value).map_err(|e| {
+        // A value-level error has no position; parsing the text again gives one (line, column).
+        let located = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| serde_json::from_str::<T>(&text).err());
+        Error::Parse {
+            path: path.to_path_buf(),
+            message: located.map_or_else(|| e.to_string(), |l| l.to_string()),
+        }
     })
 }
 

@@ -31,6 +31,10 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 /// when the extraction fails or is killed).
 pub const PARTIAL_MARKER: &str = "PARTIAL";
 
+/// Name of the checkpoint of a directory output (how many batches are done; see
+/// `crate::extract`), removed with the [`PARTIAL_MARKER`] when the manifest is written.
+pub const PROGRESS_FILE: &str = "progress.json";
+
 /// Builds the header of a C-order 2-D `<f4` `.npy` file (format version 1.0), padded to 64 bytes.
 pub fn npy_header(rows: usize, cols: usize) -> Vec<u8> {
     let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
@@ -55,12 +59,64 @@ struct NpyFile {
     written: usize,
 }
 
+/// How the files of an output are opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// A new temporary file per file, removed when dropped without commit.
+    Fresh,
+    /// A new (truncated) resumable temporary file ([`AtomicFile::create_resumable`]), kept when
+    /// the run is interrupted.
+    Resumable,
+    /// The resumable temporary file of an interrupted run, reopened with its contents; its header
+    /// and size are checked.
+    Reopen,
+}
+
 impl NpyFile {
     fn create(path: &Path, rows: usize, cols: usize) -> Result<Self> {
-        let mut file = AtomicFile::create(path)?;
+        Self::open(path, rows, cols, OpenMode::Fresh)
+    }
+
+    fn open(path: &Path, rows: usize, cols: usize, mode: OpenMode) -> Result<Self> {
         let header = npy_header(rows, cols);
-        file.write_all(&header).map_err(|e| Error::io(path, e))?;
         let size = header.len() as u64 + (rows * cols * 4) as u64;
+        if mode == OpenMode::Reopen {
+            let mut file = AtomicFile::reopen_resumable(path)?;
+            let mut found = vec![0u8; header.len()];
+            let len = file.temporary_len()?;
+            if len != size {
+                return Err(Error::Parse {
+                    path: file.temporary().to_path_buf(),
+                    message: format!(
+                        "cannot resume: the interrupted file has {len} bytes, {size} expected for \
+                         {rows} x {cols} rows"
+                    ),
+                });
+            }
+            file.read_at(0, &mut found)?;
+            if found != header {
+                return Err(Error::Parse {
+                    path: file.temporary().to_path_buf(),
+                    message: format!(
+                        "cannot resume: the interrupted file's header is not the one of a \
+                         {rows} x {cols} f32 array"
+                    ),
+                });
+            }
+            return Ok(Self {
+                path: path.to_path_buf(),
+                file,
+                header_len: header.len() as u64,
+                rows,
+                cols,
+                written: 0,
+            });
+        }
+        let mut file = match mode {
+            OpenMode::Resumable => AtomicFile::create_resumable(path)?,
+            _ => AtomicFile::create(path)?,
+        };
+        file.write_all(&header).map_err(|e| Error::io(path, e))?;
         file.set_len(size)?;
         Ok(Self {
             path: path.to_path_buf(),
@@ -99,6 +155,11 @@ impl NpyFile {
             .map_err(|e| Error::io(&self.path, e))?;
         self.written += n;
         Ok(())
+    }
+
+    /// Counts rows as written by an earlier, interrupted run (on resume).
+    fn mark_written(&mut self, n: usize) {
+        self.written += n;
     }
 
     fn check_complete(&self) -> Result<()> {
@@ -164,6 +225,23 @@ impl NpyShards {
         cols: usize,
         shard_rows: usize,
     ) -> Result<Self> {
+        Self::sharded_with(dir, relative, rows, cols, shard_rows, OpenMode::Fresh)
+    }
+
+    /// As [`NpyShards::sharded`], with the files opened as `mode` says (resumable files for an
+    /// extraction that can be continued after a kill; [`OpenMode::Reopen`] to continue one).
+    ///
+    /// # Errors
+    /// As [`NpyShards::sharded`]; with [`OpenMode::Reopen`], a missing temporary file or one whose
+    /// size or header does not match.
+    pub fn sharded_with(
+        dir: &Path,
+        relative: &str,
+        rows: usize,
+        cols: usize,
+        shard_rows: usize,
+        mode: OpenMode,
+    ) -> Result<Self> {
         if shard_rows == 0 {
             return Err(Error::InvalidOption {
                 option: "shard-rows",
@@ -177,7 +255,7 @@ impl NpyShards {
             let first = s * shard_rows;
             let n = shard_rows.min(rows - first.min(rows));
             let name = format!("shard_{s:05}.npy");
-            let file = NpyFile::create(&dir.join(&name), n, cols)?;
+            let file = NpyFile::open(&dir.join(&name), n, cols, mode)?;
             shards.push((file, first, format!("{relative}/{name}")));
         }
         Ok(Self {
@@ -207,6 +285,33 @@ impl NpyShards {
             row += n;
         }
         Ok(())
+    }
+
+    /// Counts the consecutive rows from global row `first_row` on as written by an interrupted
+    /// run (on resume; nothing is written).
+    pub fn mark_written(&mut self, first_row: usize, n: usize) {
+        let mut row = first_row;
+        let end = first_row + n;
+        while row < end {
+            let shard = row / self.shard_rows;
+            let Some((file, start, _)) = self.shards.get_mut(shard) else {
+                return;
+            };
+            let take = (*start + file.rows).min(end) - row;
+            file.mark_written(take);
+            row += take;
+        }
+    }
+
+    /// Flushes and syncs every shard to disk (under their temporary names), so that the rows
+    /// written so far survive a kill.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn sync(&mut self) -> Result<()> {
+        self.shards
+            .iter_mut()
+            .try_for_each(|(f, _, _)| f.file.sync())
     }
 
     /// Checks that every row of every shard was written.
@@ -266,6 +371,19 @@ impl TokenWriter {
         Ok(Self {
             path: path.to_path_buf(),
             out: AtomicFile::create(path)?,
+            rows: 0,
+        })
+    }
+
+    /// Starts the file under the fixed temporary name of a resumable output (truncating what an
+    /// interrupted run left; the metadata are cheap to write again).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the temporary file cannot be created.
+    pub fn create_resumable(path: &Path) -> Result<Self> {
+        Ok(Self {
+            path: path.to_path_buf(),
+            out: AtomicFile::create_resumable(path)?,
             rows: 0,
         })
     }

@@ -23,6 +23,8 @@ pub struct Encoded {
     pub special: Vec<bool>,
     /// Whether the text was cut at `max_length`.
     pub truncated: bool,
+    /// Byte offsets `(start, end)` of each token in the text (`(0, 0)` for added special tokens).
+    pub offsets: Vec<(usize, usize)>,
 }
 
 /// A tokenizer with the extraction's padding/truncation settings applied.
@@ -41,7 +43,16 @@ impl TextTokenizer {
                 what: "tokenizer.json is needed to tokenise the corpus".into(),
             });
         }
-        let inner = Tokenizer::from_file(path)
+        // Invalid JSON (a truncated file) gets serde_json's located message, and never reaches
+        // the tokenizers deserialisers that panic on some malformed files (see `without_panic`).
+        let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&text) {
+            return Err(Error::Tokenizer(format!(
+                "cannot load {}: not valid JSON: {e}",
+                path.display()
+            )));
+        }
+        let inner = without_panic(|| Tokenizer::from_file(path))
             .map_err(|e| Error::Tokenizer(format!("cannot load {}: {e}", path.display())))?;
         Self::new(inner, max_length)
     }
@@ -101,6 +112,7 @@ impl TextTokenizer {
                     .map(|(&m, id)| m == 1 || self.special_ids.contains(id))
                     .collect();
                 Encoded {
+                    offsets: enc.get_offsets().to_vec(),
                     tokens: enc.get_tokens().to_vec(),
                     truncated: !enc.get_overflowing().is_empty(),
                     special,
@@ -108,6 +120,29 @@ impl TextTokenizer {
                 }
             })
             .collect())
+    }
+}
+
+/// Runs a `tokenizers` call that can panic on malformed input and turns the panic into an error
+/// message: tokenizers 0.22 deserialises some parts of `tokenizer.json` with `expect` (a malformed
+/// `decoder` object panics in `decoders/mod.rs`; found by the `tokenizer_json` fuzz target, see
+/// docs/fuzzing.md). The panic message is still printed by the default panic hook (a process-wide
+/// setting this library does not change), followed by the error.
+fn without_panic<T, E: std::fmt::Display>(
+    f: impl FnOnce() -> std::result::Result<T, E>,
+) -> std::result::Result<T, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("(no message)");
+            Err(format!(
+                "the tokenizers library failed on this file ({message}); the file is malformed"
+            ))
+        }
     }
 }
 
@@ -122,6 +157,7 @@ pub fn tokenizer_from_gguf(path: &Path) -> Result<Tokenizer> {
     use candle_core::quantized::gguf_file;
     use serde_json::{json, Value};
 
+    crate::gguf::check_file(path)?;
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let content = gguf_file::Content::read(&mut file).map_err(|e| Error::Parse {
         path: path.to_path_buf(),
@@ -220,7 +256,7 @@ pub fn tokenizer_from_gguf(path: &Path) -> Result<Tokenizer> {
                   "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false,
                   "ignore_merges": false, "vocab": vocab, "merges": merges},
     });
-    spec.to_string().parse::<Tokenizer>().map_err(|e| {
+    without_panic(|| spec.to_string().parse::<Tokenizer>()).map_err(|e| {
         Error::Tokenizer(format!(
             "cannot build the tokenizer from {}: {e}",
             path.display()

@@ -1,6 +1,7 @@
 //! The extraction pipeline end to end on the committed tiny models: rows land in corpus order, only
 //! the filtered tokens are stored, values equal the `transformers` hidden states (<= 1e-4), and bad
 //! inputs give clear errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -110,6 +111,7 @@ fn directory_output_roberta_two_layers_in_corpus_order() {
     let target = OutputTarget::Directory {
         dir: dir.path().to_path_buf(),
         shard_rows: 50,
+        resume: false,
     };
     let mut calls = 0;
     let summary = extract(&model, &tok, &seqs, &opts, &target, &mut |_| calls += 1).unwrap();
@@ -299,6 +301,7 @@ fn gpt2_layer_sweep_in_one_pass() {
         &OutputTarget::Directory {
             dir: dir.path().into(),
             shard_rows: 1_000,
+            resume: false,
         },
         &mut |_| {},
     )
@@ -358,6 +361,7 @@ fn clear_errors_on_bad_input() {
         OutputTarget::Directory {
             dir: dir.path().into(),
             shard_rows: 10,
+            resume: false,
         },
     );
     assert!(err.contains("same hidden state"), "{err}");

@@ -35,6 +35,7 @@
 //! unchanged. A tolerance loose enough for reordered arithmetic could not tell the two apart, so a
 //! change to lid's arithmetic order (not only to its meaning) will fail this test; keep lid's
 //! operation order that of candle-transformers.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 use std::error::Error;
 use std::io::Cursor;

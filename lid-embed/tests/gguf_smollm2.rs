@@ -4,6 +4,7 @@
 //! the next-token logits: greedy predictions for plain factual prompts must be the obvious tokens.
 //! The bit-exact comparison with candle-transformers' own quantized Llama is in
 //! `gguf_candle_reference.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 use std::path::{Path, PathBuf};
 

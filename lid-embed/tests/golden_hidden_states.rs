@@ -4,6 +4,7 @@
 //! difference <= 1e-4 on every layer at every real (unpadded) position; the measured maxima are printed.
 //! Tiny random-weight RoBERTa / GPT-2 / Llama (GQA + llama3 rotary scaling) are committed; MiniLM uses
 //! the real weights from the `minilm` asset (`scripts/fetch-assets.sh`), skipped with a message if absent.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -81,6 +81,39 @@ pub enum Error {
     /// An error of model loading or token-vector extraction.
     #[error(transparent)]
     Embed(#[from] lid_embed::Error),
+    /// An error of training, checkpoints or the LID probe.
+    #[error(transparent)]
+    Train(#[from] lid_train::Error),
+    /// An error of the corpus and dialogue readers.
+    #[error(transparent)]
+    Data(#[from] lid_data::Error),
+    /// A sweep cannot be merged: some of its units have no result file yet.
+    #[error(
+        "sweep {dir}: {missing} of {total} units have no result yet ({units}); run the sweep \
+         again (`lid sweep run`, or the shards that did not finish), then merge"
+    )]
+    SweepIncomplete {
+        /// The folder of the unit files.
+        dir: PathBuf,
+        /// How many units are missing.
+        missing: usize,
+        /// How many units the sweep has.
+        total: usize,
+        /// The first missing units' keys.
+        units: String,
+    },
+    /// A user's input file (a sweep spec, a metrics file) parsed but a record in it is wrong.
+    #[error("{path}: {record}: field `{field}`: {problem}")]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// The record: a row, a list entry, the spec.
+        record: String,
+        /// The field (a dotted path inside the record, or a column).
+        field: String,
+        /// What is wrong, in words the user can act on.
+        problem: String,
+    },
     /// An error from candle (the grokking model and optimiser).
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),

@@ -1,8 +1,20 @@
 //! [`Hnsw`]: approximate kNN with the `hnsw_rs` crate (hierarchical navigable small-world graphs,
 //! Malkov & Yashunin, IEEE TPAMI 2020), with an optional exact re-rank of the candidates.
+//!
+//! # Scale
+//! `hnsw_rs` computes squared distances in `f32`: coordinates around `1e19` (at `D = 768`) overflow
+//! them to infinity, and coordinates below about `1e-10` leave small distances in the subnormal
+//! range, so the index would rank candidates wrongly (or return too few) without a word. When
+//! [`lid_core::guards::ScaleCheck`] says so, the index is built and searched on a copy of the cloud
+//! multiplied by a power of two ([`Hnsw::index_shift`]), which is exact: every `f32` operation of the
+//! index then gives the scaled bits of the unscaled computation, so the candidates are those of an
+//! `f32` without exponent limits. Reported distances are computed on the original coordinates as
+//! always, so the graph is the one of the same data at a harmless scale, with distances in the
+//! user's units.
 
 use hnsw_rs::anndists::dist::DistL2;
 use hnsw_rs::hnsw::Hnsw as HnswIndex;
+use lid_core::guards::ScaleCheck;
 use lid_core::{
     by_distance_then_index, check_k, euclidean_distance, Error, KnnGraph, NeighborSearch,
     PointCloud, Result, SearchKind,
@@ -78,6 +90,13 @@ impl Hnsw {
     pub fn params(&self) -> HnswParams {
         self.params
     }
+
+    /// The power of two `s` by which the index's copy of `cloud` is multiplied (`2^s`) because its
+    /// coordinates would overflow or underflow `f32` squared distances, or `None` when the cloud is
+    /// used as is (see the module docs). Callers report it to the user.
+    pub fn index_shift(cloud: &PointCloud<'_>) -> Option<i32> {
+        ScaleCheck::of(cloud).shift()
+    }
 }
 
 impl NeighborSearch for Hnsw {
@@ -92,6 +111,15 @@ impl NeighborSearch for Hnsw {
     fn knn_graph(&self, cloud: &PointCloud<'_>, k: usize) -> Result<KnnGraph> {
         let n = cloud.n_points();
         check_k(n, k)?;
+        // The index works on an exactly rescaled copy when f32 squared distances would overflow
+        // or underflow; distances below are always computed on `cloud` itself.
+        let scaled = ScaleCheck::of(cloud).scaled(cloud)?;
+        let values: &[f32] = match &scaled {
+            Some(copy) => copy.as_slice(),
+            None => cloud.as_slice(),
+        };
+        let dim = cloud.dim();
+        let indexed_row = |i: usize| &values[i * dim..(i + 1) * dim];
         let p = self.params;
         let max_layer = 16;
         let index: HnswIndex<f32, DistL2> = HnswIndex::new(
@@ -102,11 +130,11 @@ impl NeighborSearch for Hnsw {
             DistL2 {},
         );
         if p.parallel_build {
-            let data: Vec<(&[f32], usize)> = (0..n).map(|i| (cloud.row(i), i)).collect();
+            let data: Vec<(&[f32], usize)> = (0..n).map(|i| (indexed_row(i), i)).collect();
             index.parallel_insert_slice(&data);
         } else {
             for i in 0..n {
-                index.insert_slice((cloud.row(i), i));
+                index.insert_slice((indexed_row(i), i));
             }
         }
         let ef = if p.ef_search == 0 {
@@ -118,7 +146,7 @@ impl NeighborSearch for Hnsw {
         let rows: Vec<Vec<(f64, u32)>> = (0..n)
             .into_par_iter()
             .map(|i| {
-                let found = index.search(cloud.row(i), want, ef);
+                let found = index.search(indexed_row(i), want, ef);
                 let mut candidates: Vec<(f64, u32)> = found
                     .iter()
                     .filter(|nb| nb.d_id != i)

@@ -77,8 +77,8 @@ fn knn_graph_fixed<const K: usize>(cloud: &PointCloud<'_>, k: usize) -> Result<K
         })
         .collect();
     let tree: ImmutableKdTree<f64, u32, K, 32> = ImmutableKdTree::new_from_slice(&points);
-    // k + 1 <= n because check_k passed, and k + 1 >= 2.
-    let wanted = NonZero::new(k + 1).expect("k + 1 >= 1");
+    // k + 1 <= n because check_k passed, and k + 1 >= 2, so the error is unreachable.
+    let wanted = NonZero::new(k + 1).ok_or(Error::invalid_parameter("k", k, "k + 1 overflows"))?;
     let rows: Vec<Vec<(f64, u32)>> = (0..n)
         .into_par_iter()
         .map(|i| {

@@ -22,6 +22,7 @@
 //!   7-minute cold build), so `cargo tree -p lid-knn -e normal` lists none.
 //! - `cuda`, `metal`: `device` plus candle's GPU backend.
 #![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod brute;
 mod hnsw;

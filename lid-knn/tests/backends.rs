@@ -1,6 +1,7 @@
 //! One test suite run on every backend (the pattern of linfa-nn's `nn_tests!`), with
 //! `lid_core::ExhaustiveSearch` as the oracle: exact backends must return identical graphs, HNSW must
 //! reach a recall threshold.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 use lid_core::{Error, ExhaustiveSearch, KnnGraph, NeighborSearch, PointCloud, SearchKind};
 use lid_knn::{recall, BruteForce, Hnsw, HnswParams, KdTree};

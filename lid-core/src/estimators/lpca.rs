@@ -33,6 +33,7 @@ use crate::estimators::{
     PointwiseEstimator,
 };
 use crate::graph::{KnnGraph, NeighborSearch};
+use crate::guards::NearDuplicates;
 
 /// Which rule turns the PCA spectrum into a dimension (scikit-dimension `lPCA(ver=...)`).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -377,6 +378,7 @@ impl PointwiseEstimator for Lpca {
             values,
             neighbors: graph.k(),
             dropped_duplicates: 0,
+            near_duplicate_points: NearDuplicates::default().count(graph),
         })
     }
 }

@@ -25,6 +25,7 @@ use crate::estimators::{
     PointwiseEstimator,
 };
 use crate::graph::{KnnGraph, NeighborSearch};
+use crate::guards::NearDuplicates;
 
 /// How pointwise MLE values are combined into one dimension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -280,6 +281,7 @@ impl PointwiseEstimator for Mle {
             values,
             neighbors: self.k,
             dropped_duplicates: 0,
+            near_duplicate_points: NearDuplicates::default().count(graph),
         })
     }
 }

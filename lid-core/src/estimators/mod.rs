@@ -60,6 +60,13 @@ pub struct PointwiseEstimates {
     /// Total number of points dropped inside neighbourhood fits because of zero nearest-neighbour
     /// distances (only non-zero when the caller asked to drop duplicates instead of failing).
     pub dropped_duplicates: usize,
+    /// Points of the graph that are near duplicates by the default criterion of
+    /// [`crate::guards::NearDuplicates`] (`0 < r1 <= 1e-4 r_L`). Not zero means some estimates may
+    /// be driven by near-duplicate points (a mean far below the true dimension is the symptom): look
+    /// at them with [`crate::guards::NearDuplicates::check`], remove them with
+    /// [`crate::guards::NearDuplicates::rows_to_keep`].
+    #[serde(default)]
+    pub near_duplicate_points: usize,
 }
 
 /// An estimator of one dimension for a whole cloud.

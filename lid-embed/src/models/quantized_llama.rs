@@ -136,6 +136,8 @@ pub struct QuantizedLlama {
 impl QuantizedLlama {
     /// Reads a GGUF file and loads every block onto `device`.
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
+        // candle allocates whatever sizes the file announces: check them first (crate::gguf).
+        crate::gguf::check_file(path)?;
         let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
         let content = gguf_file::Content::read(&mut file).map_err(|e| Error::Parse {
             path: path.to_path_buf(),
@@ -151,6 +153,29 @@ impl QuantizedLlama {
                 "llama.attention.head_count_kv",
                 (cfg.heads, cfg.kv_heads, cfg.head_dim),
                 "heads must be a multiple of kv heads and head_dim even",
+            ));
+        }
+        // Sizes from the metadata must be possible for this file before anything is allocated
+        // from them (found by the `gguf` fuzz target: a block count of 2^37 asked for terabytes).
+        let tensors = content.tensor_infos.len();
+        if cfg.num_blocks > tensors / 9 {
+            return Err(Error::unsupported(
+                "llama.block_count",
+                cfg.num_blocks,
+                &format!(
+                    "each block needs 9 tensors and the file holds {tensors}; the metadata is \
+                     corrupt"
+                ),
+            ));
+        }
+        if cfg.head_dim == 0 || cfg.head_dim > cfg.hidden_size.max(1) {
+            return Err(Error::unsupported(
+                "llama.rope.dimension_count",
+                cfg.head_dim,
+                &format!(
+                    "the head size must be between 1 and the embedding length ({})",
+                    cfg.hidden_size
+                ),
             ));
         }
         let mut qtensor = |name: String| -> Result<candle_core::quantized::QTensor> {

@@ -15,6 +15,10 @@
 //!   behind, which nothing reads.
 //! - An existing file at the final name is replaced in one step at commit: readers see the old
 //!   complete file or the new complete file, never a mix.
+//! - A *resumable* file ([`AtomicFile::create_resumable`], used by `lid embed` folder outputs) has a
+//!   fixed temporary name, `.<final name>.resume.partial`, is kept when dropped without commit, and
+//!   can be reopened by a later process ([`AtomicFile::reopen_resumable`]) to continue writing; it
+//!   is still renamed to its final name only when complete.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
@@ -41,6 +45,15 @@ pub fn temporary_path(path: &Path) -> PathBuf {
     ))
 }
 
+/// The fixed temporary name of a resumable file: `.<name>.resume.partial` in the same folder.
+pub fn resumable_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.resume{PARTIAL_SUFFIX}"))
+}
+
 /// A file being written under a temporary name (see the module docs). Implements [`Write`] and
 /// [`Seek`] (buffered); [`AtomicFile::commit`] publishes it.
 ///
@@ -60,6 +73,8 @@ pub struct AtomicFile {
     path: PathBuf,
     temp: PathBuf,
     out: Option<BufWriter<File>>,
+    /// Resumable files keep their temporary file when dropped without commit.
+    keep_on_drop: bool,
 }
 
 impl AtomicFile {
@@ -80,7 +95,96 @@ impl AtomicFile {
             path: path.to_path_buf(),
             temp,
             out: Some(BufWriter::with_capacity(1 << 16, file)),
+            keep_on_drop: false,
         })
+    }
+
+    /// Creates (or truncates) the resumable temporary file of `path` ([`resumable_path`]). Unlike
+    /// [`AtomicFile::create`], the temporary file stays when the value is dropped without commit,
+    /// so that a later run can [`AtomicFile::reopen_resumable`] it.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming `path`.
+    pub fn create_resumable(path: &Path) -> Result<Self> {
+        let temp = resumable_path(path);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&temp)
+            .map_err(|e| Error::io(path, e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            temp,
+            out: Some(BufWriter::with_capacity(1 << 16, file)),
+            keep_on_drop: true,
+        })
+    }
+
+    /// Opens the resumable temporary file of `path` left by an interrupted run, keeping its
+    /// contents, to continue writing at offsets.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming `path` when the temporary file does not exist or cannot be opened.
+    pub fn reopen_resumable(path: &Path) -> Result<Self> {
+        let temp = resumable_path(path);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&temp)
+            .map_err(|e| Error::io(&temp, e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            temp,
+            out: Some(BufWriter::with_capacity(1 << 16, file)),
+            keep_on_drop: true,
+        })
+    }
+
+    /// Flushes the buffer and syncs the data written so far to disk (the file stays under its
+    /// temporary name), so that a resumable file survives a kill up to this point.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the final path.
+    pub fn sync(&mut self) -> Result<()> {
+        let path = self.path.clone();
+        let out = self.writer()?;
+        out.flush().map_err(|e| Error::io(&path, e))?;
+        out.get_ref().sync_data().map_err(|e| Error::io(&path, e))
+    }
+
+    /// The current length of the temporary file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the final path.
+    pub fn temporary_len(&mut self) -> Result<u64> {
+        let path = self.path.clone();
+        let out = self.writer()?;
+        out.flush().map_err(|e| Error::io(&path, e))?;
+        out.get_ref()
+            .metadata()
+            .map(|m| m.len())
+            .map_err(|e| Error::io(&path, e))
+    }
+
+    /// Reads `buf.len()` bytes at `offset` of the temporary file (to check the header of a
+    /// reopened file).
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the final path (also when the file is shorter).
+    pub fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        use std::io::Read;
+        let path = self.path.clone();
+        let out = self.writer()?;
+        out.flush().map_err(|e| Error::io(&path, e))?;
+        let file = out.get_mut();
+        file.seek(SeekFrom::Start(offset))
+            .and_then(|_| file.read_exact(buf))
+            .map_err(|e| Error::io(&path, e))?;
+        out.seek(SeekFrom::Start(offset))
+            .map(drop)
+            .map_err(|e| Error::io(&path, e))
     }
 
     /// The final path.
@@ -165,11 +269,71 @@ impl Seek for AtomicFile {
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if self.out.take().is_some() {
+        if let Some(mut out) = self.out.take() {
+            if self.keep_on_drop {
+                // A resumable file stays for the next run; what was buffered is written out (its
+                // rows are redone on resume unless a checkpoint covered them).
+                let _ = out.flush();
+                return;
+            }
             // Not committed: the temporary file must not outlive the failed write. Nothing more
             // can be done if removal fails (the name marks it as partial).
             let _ = std::fs::remove_file(&self.temp);
         }
+    }
+}
+
+/// Removes the temporary files (`.<name>.<pid>-<n>.partial`) that killed processes left in `dir`
+/// and its subfolders (`depth` levels), and returns how many. A file is stale when no process with
+/// its id runs on this machine; resumable files (`.resume.partial`) and files of live processes
+/// are kept. Call it only on a folder the calling process owns (a resumed output folder): on a
+/// folder shared between machines another machine's process id means nothing here.
+///
+/// # Errors
+/// [`Error::Io`] naming the folder or file that cannot be read or removed.
+pub fn remove_stale_partials(dir: &Path, depth: usize) -> Result<usize> {
+    let mut removed = 0;
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    for entry in entries {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        if path.is_dir() {
+            if depth > 0 {
+                removed += remove_stale_partials(&path, depth - 1)?;
+            }
+            continue;
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let Some(stem) = name.strip_suffix(PARTIAL_SUFFIX) else {
+            continue;
+        };
+        // `.<name>.<pid>-<counter>`: the process id sits between the last '.' and the '-'.
+        let pid = stem
+            .rsplit('.')
+            .next()
+            .and_then(|tail| tail.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let Some(pid) = pid else {
+            continue; // a resumable file, or not one of ours
+        };
+        if pid == std::process::id() || process_alive(pid) {
+            continue;
+        }
+        std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
+/// Whether a process with id `pid` runs on this machine (Linux: `/proc/<pid>`; elsewhere every
+/// process counts as alive, so nothing is removed).
+fn process_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        true
     }
 }
 
@@ -251,6 +415,25 @@ mod tests {
         f.commit().unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "New!");
         assert_eq!(names(dir.path()), vec!["r.json".to_string()]);
+    }
+
+    #[test]
+    fn stale_partials_of_dead_processes_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("runs");
+        std::fs::create_dir(&sub).unwrap();
+        // A process id above the kernel's pid_max (2^22) never runs.
+        let dead = sub.join(".checkpoint.safetensors.4194305-3.partial");
+        std::fs::write(&dead, b"half").unwrap();
+        let live = dir
+            .path()
+            .join(format!(".r.json.{}-0.partial", std::process::id()));
+        std::fs::write(&live, b"mine").unwrap();
+        let resumable = dir.path().join(".shard_00000.npy.resume.partial");
+        std::fs::write(&resumable, b"keep").unwrap();
+        std::fs::write(dir.path().join("result.json"), b"{}").unwrap();
+        assert_eq!(remove_stale_partials(dir.path(), 1).unwrap(), 1);
+        assert!(!dead.exists() && live.exists() && resumable.exists());
     }
 
     #[test]

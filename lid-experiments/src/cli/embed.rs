@@ -13,6 +13,12 @@
 //! rotary model's trained length); then the corpus and the extraction. Outputs are complete or
 //! absent: files appear under their final names only when the extraction succeeded, and an output
 //! folder holds the `PARTIAL` marker and no `manifest.json` until then (see `lid_embed::extract`).
+//!
+//! Resume: a folder output is checkpointed (`progress.json`); after a kill, `lid embed --resume`
+//! with the same flags continues from the last checkpoint, skipping the batches done, and writes
+//! the same bytes as an uninterrupted run (`tests/resume_embed.rs`). Errors of the library name
+//! the flag they come from (`--batch-size 0: ...`).
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 
@@ -83,9 +89,44 @@ pub struct EmbedArgs {
     /// Rows per shard file in folder output.
     #[arg(long, default_value_t = 262_144)]
     pub shard_rows: usize,
+    /// Continue the interrupted extraction in the --out folder from its last checkpoint (same
+    /// flags as the interrupted run; checked). A folder without a checkpoint starts from the
+    /// beginning.
+    #[arg(long)]
+    pub resume: bool,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// Names the flag behind a `lid_embed` option error (`invalid option batch-size` ->
+/// `--batch-size 0: ...`); other errors pass through.
+fn name_flag(e: lid_embed::Error, args: &EmbedArgs) -> Error {
+    let lid_embed::Error::InvalidOption { option, reason } = e else {
+        return e.into();
+    };
+    let (flag, value): (&'static str, String) = match option {
+        "batch-size" => ("--batch-size", args.batch_size.to_string()),
+        "layers" | "layer" => ("--layers", format!("{:?}", args.layers)),
+        "out" | "output" => ("--out", args.out.display().to_string()),
+        "max-length" => ("--max-length", args.max_length.to_string()),
+        "shard-rows" => ("--shard-rows", args.shard_rows.to_string()),
+        "resume" => ("--resume", String::new()),
+        "corpus" => ("--corpus", args.corpus.display().to_string()),
+        "sample" => match (args.sample, args.first) {
+            (Some(m), _) => ("--sample", m.to_string()),
+            (None, Some(m)) => ("--first", m.to_string()),
+            (None, None) => ("--sample", String::new()),
+        },
+        other => {
+            return lid_embed::Error::InvalidOption {
+                option: other,
+                reason,
+            }
+            .into()
+        }
+    };
+    Error::flag(flag, value, reason)
 }
 
 /// The model of an extraction, as recorded in the manifest.
@@ -142,6 +183,19 @@ fn json_value<T: Serialize>(value: &T, what: &str) -> Result<serde_json::Value> 
 pub fn run(args: &EmbedArgs) -> Result<()> {
     let device_kind: DeviceKind = args.device.parse()?;
     let filter: TokenFilter = args.filter.parse()?;
+    if args.batch_size == 0 {
+        return Err(Error::flag("--batch-size", 0, "must be at least 1"));
+    }
+    if args.shard_rows == 0 {
+        return Err(Error::flag("--shard-rows", 0, "must be at least 1"));
+    }
+    if args.max_length == 0 {
+        return Err(Error::flag(
+            "--max-length",
+            0,
+            "must be at least 1 (the paper truncates to 512)",
+        ));
+    }
     let layers: Vec<LayerIndex> = args.layers.iter().map(|&l| LayerIndex(l)).collect();
     let is_npy = args.out.extension().is_some_and(|e| e == "npy");
     if is_npy && layers.len() != 1 {
@@ -152,6 +206,13 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
                 "a .npy file holds one layer, {} were asked for with --layers; give a folder",
                 layers.len()
             ),
+        ));
+    }
+    if is_npy && args.resume {
+        return Err(Error::flag(
+            "--resume",
+            "",
+            "continues a folder output; a single .npy --out is written in one go (start again)",
         ));
     }
     if !is_npy && args.tokens_out.is_some() {
@@ -165,18 +226,46 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
     if let Some(t) = &args.tokenizer {
         outputs = outputs.input(t);
     }
+    let interrupted = args.out.join(lid_embed::output::PARTIAL_MARKER).is_file();
     outputs = if is_npy {
         outputs
             .file("--out", &args.out)
             .maybe_file("--tokens-out", args.tokens_out.as_deref())
+    } else if args.resume && args.out.is_dir() {
+        if !interrupted {
+            let complete = args.out.join(lid_embed::output::MANIFEST_FILE).is_file();
+            return Err(Error::flag(
+                "--resume",
+                args.out.display(),
+                if complete {
+                    "the folder holds a finished extraction (manifest.json, no PARTIAL marker); \
+                     there is nothing to resume"
+                } else {
+                    "the folder holds no interrupted lid embed extraction (no PARTIAL marker)"
+                },
+            ));
+        }
+        // The folder exists: its manifest must be writable there and must not be an input.
+        outputs.file("--out", &args.out.join(lid_embed::output::MANIFEST_FILE))
     } else {
+        if interrupted {
+            return Err(Error::flag(
+                "--out",
+                args.out.display(),
+                "holds an interrupted lid embed extraction (PARTIAL marker); add --resume (with \
+                 the same flags) to continue it, or choose a new folder",
+            ));
+        }
         outputs.folder("--out", &args.out)
     };
     outputs.check()?;
 
     let device = device_kind.open()?;
     let model = load_model(&args.model, &device)?;
-    if let Some(warning) = model.check_max_length(args.max_length)? {
+    if let Some(warning) = model
+        .check_max_length(args.max_length)
+        .map_err(|e| name_flag(e, args))?
+    {
         eprintln!("warning: {warning}");
     }
     let tokenizer = match (&args.tokenizer, &model.tokenizer_path) {
@@ -205,7 +294,9 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
         (None, Some(m)) => Selection::First(m),
         (None, None) => Selection::All,
     };
-    let chosen = selection.choose(texts.len())?;
+    let chosen = selection
+        .choose(texts.len())
+        .map_err(|e| name_flag(e, args))?;
     let sequences: Vec<Sequence<'_>> = chosen
         .iter()
         .map(|&id| Sequence {
@@ -229,6 +320,7 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
         OutputTarget::Directory {
             dir: args.out.clone(),
             shard_rows: args.shard_rows,
+            resume: args.resume,
         }
     };
 
@@ -253,8 +345,16 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
             bar.set_position(p.sequences_done as u64);
             bar.set_message(format!("{} tokens", p.tokens_done));
         },
-    )?;
+    )
+    .map_err(|e| name_flag(e, args))?;
     bar.finish_and_clear();
+    if summary.batches_resumed > 0 {
+        eprintln!(
+            "resumed {}: {} batches were done by the interrupted run and skipped",
+            args.out.display(),
+            summary.batches_resumed
+        );
+    }
 
     if let OutputTarget::Directory { dir, .. } = &target {
         let provenance = EmbedProvenance {

@@ -17,6 +17,21 @@
 //! scikit-dimension 0.3.4 CDF; sampling seed of [`Preparation::paper`]) and the paper's
 //! `L = 128` ([`EstimateSettings::PAPER_NEIGHBORS`]). Output paths are checked next
 //! ([`crate::run::paths`]); outputs are written under temporary names and renamed at the very end.
+//!
+//! # Guards
+//! Inputs that would give a number without a word are reported on stderr (`warning: ...` /
+//! `note: ...` lines) and in the `guards` object of the `--json` report ([`Guards`]):
+//! - near-duplicate points ([`lid_core::guards::NearDuplicates`]: `0 < r1 <= t r_L` with `t` =
+//!   `--near-duplicate-threshold`, default `1e-4`), with the neighbourhoods they affect and those
+//!   they dominate; `--dedup-near` treats them as duplicates (each group keeps its first row, the
+//!   graph is rebuilt on the rest) before estimating;
+//! - coordinates whose scale would overflow (or underflow) the `f32` squared distances of
+//!   `--knn hnsw`: the index works on an exactly rescaled copy ([`lid_knn::Hnsw::index_shift`]),
+//!   which the report states;
+//! - `--sample` larger than the input: all rows are used (in the seeded random order), stated.
+//!
+//! Every refused setting names the flag the user typed (`--neighbors 0: ...`).
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -26,6 +41,7 @@ use lid_core::estimators::{
     CdfConvention, GlobalEstimate, GlobalEstimator, Gride, Lpca, Mle, PointwiseEstimator, TwoNN,
     TwoNnMethod,
 };
+use lid_core::guards::{NearDuplicateReport, NearDuplicates, ScaleCheck};
 use lid_core::prepare::{Preparation, PreparationReport, ZeroVectors};
 use lid_core::stats::{describe, quantiles, Summary};
 use lid_core::{check_k, PointCloud, SearchKind};
@@ -128,6 +144,14 @@ pub struct EstimateArgs {
     /// Keep exact duplicate rows (TwoNN then fails on them, naming the count).
     #[arg(long)]
     pub no_dedup: bool,
+    /// Near-duplicate threshold t: a point whose nearest neighbour is closer than t times the
+    /// distance to its L-th neighbour is reported as a near duplicate (0 turns the check off).
+    #[arg(long, default_value_t = lid_core::guards::DEFAULT_NEAR_DUPLICATE_THRESHOLD)]
+    pub near_duplicate_threshold: f64,
+    /// Treat near duplicates as duplicates: remove them (each group keeps its first row) and
+    /// rebuild the neighbour graph before estimating.
+    #[arg(long)]
+    pub dedup_near: bool,
     /// Remove all-zero rows (kept by default, as in the paper).
     #[arg(long)]
     pub remove_zero_vectors: bool,
@@ -202,6 +226,10 @@ pub struct EstimateSettings {
     pub knn_kind: SearchKind,
     /// Whether the global estimate is computed (always for GRIDE).
     pub global: bool,
+    /// The near-duplicate check (threshold; discard fraction of the estimator).
+    pub near_duplicates: NearDuplicates,
+    /// Whether near duplicates are removed before estimating (`--dedup-near`).
+    pub dedup_near: bool,
     /// Worker threads asked for (`None`: all cores).
     pub threads: Option<usize>,
 }
@@ -223,6 +251,23 @@ impl EstimateSettings {
         let neighbors = args.neighbors;
         check_k(neighbors.saturating_add(1), neighbors)
             .map_err(core("--neighbors", neighbors.to_string()))?;
+        let near_duplicates = NearDuplicates::new(args.near_duplicate_threshold).map_err(core(
+            "--near-duplicate-threshold",
+            args.near_duplicate_threshold.to_string(),
+        ))?;
+        let near_duplicates = match args.estimator {
+            EstimatorChoice::Twonn | EstimatorChoice::TwonnMle => near_duplicates
+                .discard_fraction(args.discard)
+                .map_err(core("--discard", args.discard.to_string()))?,
+            _ => near_duplicates,
+        };
+        if args.dedup_near && args.near_duplicate_threshold == 0.0 {
+            return Err(Error::flag(
+                "--dedup-near",
+                "",
+                "needs a positive --near-duplicate-threshold (0 turns the check off)",
+            ));
+        }
         let estimator = match args.estimator {
             EstimatorChoice::Twonn | EstimatorChoice::TwonnMle => {
                 let method = if args.estimator == EstimatorChoice::TwonnMle {
@@ -236,6 +281,22 @@ impl EstimateSettings {
                     .method(method);
                 e.validate()
                     .map_err(core("--discard", args.discard.to_string()))?;
+                // The corrected CDF puts the largest kept ratio at F = 1 unless one is discarded.
+                let kept = (neighbors as f64 * (1.0 - args.discard)).floor() as usize;
+                if method == TwoNnMethod::LineFit
+                    && args.cdf == CdfChoice::Corrected
+                    && kept >= neighbors
+                {
+                    return Err(Error::flag(
+                        "--discard",
+                        args.discard,
+                        format!(
+                            "with --cdf corrected (F_j = j/n) at least one of the L = {neighbors} \
+                             ratios must be discarded, or the largest sits at F = 1 and -ln(1 - F) \
+                             is infinite; use --discard 0.1 (the default) or --cdf paper"
+                        ),
+                    ));
+                }
                 Estimator::Twonn(e)
             }
             EstimatorChoice::Mle => {
@@ -273,6 +334,14 @@ impl EstimateSettings {
         }
         args.knn.check_available()?;
         if estimator.pointwise().is_none() {
+            if args.dedup_near {
+                return Err(Error::flag(
+                    "--dedup-near",
+                    "",
+                    "needs a pointwise estimator (the near-duplicate check works on the \
+                     L-neighbour graph, which the gride estimator does not build)",
+                ));
+            }
             if let Some(path) = &args.pointwise_out {
                 return Err(Error::flag(
                     "--pointwise-out",
@@ -305,6 +374,8 @@ impl EstimateSettings {
             knn: args.knn,
             knn_kind: args.knn.kind(),
             global: args.global || estimator.pointwise().is_none(),
+            near_duplicates,
+            dedup_near: args.dedup_near,
             threads: args.threads,
         })
     }
@@ -350,6 +421,64 @@ pub struct PointwiseSummary {
     pub quantile_values: Vec<f64>,
 }
 
+/// What `--sample` did when it asked for more rows than the input has.
+#[derive(Debug, Clone, Serialize)]
+pub struct SampleGuard {
+    /// Rows asked for.
+    pub requested: usize,
+    /// Rows in the input.
+    pub available: usize,
+    /// True when `requested > available` and every row was used (in the seeded random order).
+    pub capped: bool,
+}
+
+/// The scale of the coordinates against the `f32` arithmetic of the backends.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScaleGuard {
+    /// Largest absolute coordinate, overflow / underflow of `f32` squared distances.
+    #[serde(flatten)]
+    pub check: ScaleCheck,
+    /// With `--knn hnsw`: the power of two `s` by which the index's copy of the cloud was
+    /// multiplied (`2^s`, exact); `None` when not rescaled or another backend was used (the exact
+    /// backends rescale internally and compute every distance in `f64`).
+    pub hnsw_index_shift: Option<i32>,
+}
+
+/// The near-duplicate check and what was done about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NearDuplicateGuard {
+    /// What the check found on the prepared cloud.
+    #[serde(flatten)]
+    pub found: NearDuplicateReport,
+    /// `"reported"`, or `"removed"` with `--dedup-near`.
+    pub action: &'static str,
+    /// Points removed by `--dedup-near`.
+    pub removed: usize,
+    /// With `--dedup-near`: the check on the cloud that was estimated.
+    pub after_removal: Option<NearDuplicateReport>,
+}
+
+/// The guards of `lid estimate` (see the module docs): each check and its outcome, plus every
+/// warning printed on stderr.
+#[derive(Debug, Clone, Serialize)]
+pub struct Guards {
+    /// Near duplicates (`None` for a global-only estimator, which builds no L-neighbour graph).
+    pub near_duplicates: Option<NearDuplicateGuard>,
+    /// The scale of the coordinates.
+    pub scale: ScaleGuard,
+    /// `--sample` against the input size (`None` without `--sample`).
+    pub sample: Option<SampleGuard>,
+    /// The warnings and notes printed on stderr, in order.
+    pub messages: Vec<String>,
+}
+
+impl Guards {
+    fn say(&mut self, message: String) {
+        eprintln!("{message}");
+        self.messages.push(message);
+    }
+}
+
 /// Everything `lid estimate` reports (the `--json` document).
 #[derive(Debug, Clone, Serialize)]
 pub struct EstimateReport {
@@ -375,6 +504,8 @@ pub struct EstimateReport {
     pub pointwise_dropped_duplicates: usize,
     /// The global estimate, if asked for (always for GRIDE).
     pub global: Option<GlobalEstimate>,
+    /// Near duplicates, scale, sample size: what was checked and found.
+    pub guards: Guards,
     /// Stage timings in seconds.
     pub times: StageTimes,
 }
@@ -423,11 +554,50 @@ pub fn estimate(args: &EstimateArgs, settings: &EstimateSettings) -> Result<Esti
     times.load = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
-    let (cloud, mut preparation) = settings.preparation.run(&raw)?;
+    let (mut cloud, mut preparation) = settings.preparation.run(&raw).map_err(|e| match e {
+        lid_core::Error::EmptyCloud if args.remove_zero_vectors => Error::flag(
+            "--remove-zero-vectors",
+            "",
+            format!(
+                "every one of the {} rows is a zero vector, nothing is left to estimate",
+                raw.n_points()
+            ),
+        ),
+        other => other.into(),
+    })?;
     drop(raw);
     times.prepare = t.elapsed().as_secs_f64();
 
-    let n = cloud.n_points();
+    let mut guards = Guards {
+        near_duplicates: None,
+        scale: ScaleGuard {
+            check: ScaleCheck::of(&cloud),
+            hnsw_index_shift: None,
+        },
+        sample: settings.preparation.sample_config().map(|s| SampleGuard {
+            requested: s.size,
+            available: preparation.n_input,
+            capped: preparation.sample_capped,
+        }),
+        messages: Vec::new(),
+    };
+    if preparation.sample_capped {
+        guards.say(format!(
+            "warning: --sample {} asks for more rows than the input has ({}); all {} rows are \
+             used, in the seeded random order",
+            settings.preparation.sample_config().map_or(0, |s| s.size),
+            preparation.n_input,
+            preparation.n_input
+        ));
+    }
+    check_backend_fits(settings.knn, &cloud)?;
+    if settings.knn == KnnChoice::Hnsw {
+        guards.scale.hnsw_index_shift = lid_knn::Hnsw::index_shift(&cloud);
+        if let Some(shift) = guards.scale.hnsw_index_shift {
+            guards.say(scale_note(&guards.scale.check, shift));
+        }
+    }
+
     let pointwise_estimator = settings.estimator.pointwise();
     let bar = progress_bar("kNN graph (tiles)");
     let backend = settings.knn.backend(Some(&bar))?;
@@ -435,21 +605,37 @@ pub fn estimate(args: &EstimateArgs, settings: &EstimateSettings) -> Result<Esti
     // needs from the backend itself.
     let graph = match pointwise_estimator {
         Some(_) => {
-            check_k(n, settings.neighbors).map_err(|e| {
-                Error::flag(
-                    "--neighbors",
-                    settings.neighbors,
-                    format!(
-                        "{e}; {n} points remain after preparation ({} read, {} duplicates \
-                         removed, {} zero vectors removed)",
-                        preparation.n_input,
-                        preparation.n_duplicates_removed,
-                        preparation.n_zero_vectors_removed
-                    ),
-                )
-            })?;
             let t = Instant::now();
-            let graph = backend.knn_graph(&cloud, settings.neighbors)?;
+            let mut graph = build_graph(backend.as_ref(), &cloud, settings, &preparation)?;
+            let found = settings.near_duplicates.check(&graph);
+            let mut guard = NearDuplicateGuard {
+                found,
+                action: "reported",
+                removed: 0,
+                after_removal: None,
+            };
+            if guard.found.any() {
+                guards.say(near_duplicate_warning(&guard.found, settings));
+            }
+            if settings.dedup_near && guard.found.any() {
+                let keep = settings.near_duplicates.rows_to_keep(&graph);
+                guard.action = "removed";
+                guard.removed = cloud.n_points() - keep.len();
+                cloud = cloud.select_rows(&keep)?;
+                preparation.kept_rows = keep.iter().map(|&p| preparation.kept_rows[p]).collect();
+                preparation.n_output = preparation.kept_rows.len();
+                graph = build_graph(backend.as_ref(), &cloud, settings, &preparation)?;
+                let after = settings.near_duplicates.check(&graph);
+                guards.say(format!(
+                    "note: --dedup-near removed {} near-duplicate points (each group keeps its \
+                     first row); {} points remain, {} of them still flagged",
+                    guard.removed,
+                    cloud.n_points(),
+                    after.points
+                ));
+                guard.after_removal = Some(after);
+            }
+            guards.near_duplicates = Some(guard);
             times.knn = t.elapsed().as_secs_f64();
             Some(graph)
         }
@@ -459,7 +645,9 @@ pub fn estimate(args: &EstimateArgs, settings: &EstimateSettings) -> Result<Esti
     let t = Instant::now();
     let (values, dropped) = match (pointwise_estimator, &graph) {
         (Some(est), Some(graph)) => {
-            let result = est.estimate_pointwise(&cloud, graph)?;
+            let result = est
+                .estimate_pointwise(&cloud, graph)
+                .map_err(|e| name_duplicate_flag(e, args))?;
             (Some(result.values), result.dropped_duplicates)
         }
         _ => (None, 0),
@@ -473,12 +661,13 @@ pub fn estimate(args: &EstimateArgs, settings: &EstimateSettings) -> Result<Esti
             Some(graph) => settings.estimator.global().estimate_global(
                 &cloud,
                 &graph.as_search(settings.knn_kind).or_else(backend.as_ref()),
-            )?,
+            ),
             None => settings
                 .estimator
                 .global()
-                .estimate_global(&cloud, backend.as_ref())?,
-        };
+                .estimate_global(&cloud, backend.as_ref()),
+        }
+        .map_err(|e| name_duplicate_flag(e, args))?;
         Some(estimate)
     } else {
         None
@@ -518,6 +707,7 @@ pub fn estimate(args: &EstimateArgs, settings: &EstimateSettings) -> Result<Esti
         pointwise,
         pointwise_dropped_duplicates: dropped,
         global,
+        guards,
         times,
     };
     if let Some(path) = &args.json {
@@ -531,6 +721,105 @@ pub fn estimate(args: &EstimateArgs, settings: &EstimateSettings) -> Result<Esti
         file.commit()?;
     }
     Ok(report)
+}
+
+/// The L-neighbour graph of the prepared cloud, with `--neighbors` checked against its size.
+fn build_graph(
+    backend: &dyn lid_core::NeighborSearch,
+    cloud: &PointCloud<'_>,
+    settings: &EstimateSettings,
+    preparation: &PreparationReport,
+) -> Result<lid_core::KnnGraph> {
+    let n = cloud.n_points();
+    check_k(n, settings.neighbors).map_err(|e| {
+        Error::flag(
+            "--neighbors",
+            settings.neighbors,
+            format!(
+                "{e}; {n} points remain after preparation ({} read, {} duplicates removed, {} \
+                 zero vectors removed)",
+                preparation.n_input,
+                preparation.n_duplicates_removed,
+                preparation.n_zero_vectors_removed,
+            ),
+        )
+    })?;
+    Ok(backend.knn_graph(cloud, settings.neighbors)?)
+}
+
+/// Refuses, naming `--knn`, a backend that cannot take the cloud (the k-d tree above its
+/// dimension limit).
+fn check_backend_fits(knn: KnnChoice, cloud: &PointCloud<'_>) -> Result<()> {
+    if knn == KnnChoice::Kdtree && cloud.dim() > lid_knn::KDTREE_MAX_DIM {
+        return Err(Error::flag(
+            "--knn",
+            "kdtree",
+            format!(
+                "the input has {} dimensions; the k-d tree backend takes 1 to {} (it is slower \
+                 than brute force above that); use --knn exact",
+                cloud.dim(),
+                lid_knn::KDTREE_MAX_DIM
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The stderr note of an HNSW index built on a rescaled copy.
+pub(crate) fn scale_note(check: &ScaleCheck, shift: i32) -> String {
+    let why = if check.overflow {
+        "would overflow the f32 squared distances of the HNSW index"
+    } else {
+        "would leave the f32 squared distances of the HNSW index in the subnormal range"
+    };
+    format!(
+        "note: the largest coordinate is {:.3e}, which {why}; the index is built on the cloud \
+         multiplied by 2^{shift} (exact: a power of two), and every reported distance is computed \
+         on the original coordinates (TwoNN is scale-invariant)",
+        check.max_abs
+    )
+}
+
+/// The stderr warning for near duplicates.
+fn near_duplicate_warning(found: &NearDuplicateReport, settings: &EstimateSettings) -> String {
+    let mut text = format!(
+        "warning: {} of the prepared points are near duplicates (nearest neighbour closer than \
+         {:e} times the distance to the L-th neighbour; --near-duplicate-threshold); they affect \
+         {} of the neighbourhoods",
+        found.points, found.threshold, found.neighbourhoods_affected
+    );
+    if found.neighbourhoods_dominated > 0 {
+        text.push_str(&format!(
+            ", and {} neighbourhoods hold more of them than the estimator discards (fraction \
+             {}), so their estimates are driven by near duplicates (far below the true dimension)",
+            found.neighbourhoods_dominated, found.discard_fraction
+        ));
+    }
+    if !settings.dedup_near {
+        text.push_str(
+            "; --dedup-near removes them (each group keeps its first row) before estimating",
+        );
+    }
+    if let Some(e) = found.examples.first() {
+        text.push_str(&format!(
+            ". Example: prepared point {} is {:.3e} from point {} (its L-th neighbour is at {:.3e})",
+            e.point, e.r1, e.neighbour, e.radius
+        ));
+    }
+    text
+}
+
+/// Points the user to `--no-dedup` when duplicates reach an estimator because dedup was turned
+/// off.
+fn name_duplicate_flag(e: lid_core::Error, args: &EstimateArgs) -> Error {
+    match e {
+        lid_core::Error::DuplicatePoints { .. } if args.no_dedup => Error::flag(
+            "--no-dedup",
+            "",
+            format!("{e}; leave out --no-dedup to remove exact duplicates first (the paper does)"),
+        ),
+        other => other.into(),
+    }
 }
 
 /// A 1-D `.npy` file written under its temporary name (commit it to publish).
@@ -609,6 +898,20 @@ fn print_summary(r: &EstimateReport) {
                 .map_or(String::new(), |e| format!(", std error {e:.4}"))
         );
     }
+    if let Some(nd) = &r.guards.near_duplicates {
+        println!(
+            "guards     near duplicates {} (threshold {:e}, {} neighbourhoods affected, {} dominated{})",
+            nd.found.points,
+            nd.found.threshold,
+            nd.found.neighbourhoods_affected,
+            nd.found.neighbourhoods_dominated,
+            if nd.removed > 0 {
+                format!(", {} removed by --dedup-near", nd.removed)
+            } else {
+                String::new()
+            }
+        );
+    }
     let t = &r.times;
     println!(
         "time (s)   load {:.2}  prepare {:.2}  knn {:.2}  pointwise {:.2}  global {:.2}  total {:.2}",
@@ -617,6 +920,7 @@ fn print_summary(r: &EstimateReport) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use clap::Parser;

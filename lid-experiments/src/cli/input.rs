@@ -9,6 +9,7 @@
 //! This file is self-contained (its own [`InputError`], no `crate::` paths): the fuzz targets in
 //! `fuzz/` compile it directly, without the rest of `lid-experiments` and its candle dependency. The
 //! crate's [`crate::error::Error`] wraps [`InputError`].
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,22 @@ pub enum InputError {
         /// What is wrong, and how to fix it where we know.
         message: String,
     },
+}
+
+/// A finite `f64` that becomes infinite as `f32`.
+fn overflows_f32(x: f64) -> bool {
+    x.is_finite() && (x as f32).is_infinite()
+}
+
+fn f32_overflow(path: &Path, x: f64, row: usize, col: usize) -> InputError {
+    invalid(
+        path,
+        format!(
+            "value {x:e} at row {row}, column {col} does not fit in float32 (largest about \
+             3.4e38), the precision lid computes in; rescale the data (estimates are \
+             scale-invariant)"
+        ),
+    )
 }
 
 fn invalid(path: &Path, message: impl Into<String>) -> InputError {
@@ -145,7 +162,12 @@ pub fn parse_npy_bytes(bytes: &[u8], path: &Path) -> Result<(PointCloud<'static>
     let (array, dtype) = match Array2::<f32>::read_npy(bytes) {
         Ok(a) => (a, InputDtype::F32),
         Err(ReadNpyError::WrongDescriptor(_)) => match Array2::<f64>::read_npy(bytes) {
-            Ok(a) => (a.mapv(|x| x as f32), InputDtype::F64),
+            Ok(a) => {
+                if let Some(((row, col), &x)) = a.indexed_iter().find(|(_, x)| overflows_f32(**x)) {
+                    return Err(f32_overflow(path, x, row, col));
+                }
+                (a.mapv(|x| x as f32), InputDtype::F64)
+            }
             Err(ReadNpyError::WrongDescriptor(descr)) => {
                 return Err(invalid(
                     path,
@@ -313,14 +335,16 @@ pub fn parse_safetensors(
                 .collect(),
             InputDtype::F32,
         ),
-        Dtype::F64 => (
-            data.chunks_exact(8)
-                .map(|c| {
-                    f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32
-                })
-                .collect(),
-            InputDtype::F64,
-        ),
+        Dtype::F64 => {
+            let wide: Vec<f64> = data
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                .collect();
+            if let Some((i, &x)) = wide.iter().enumerate().find(|(_, x)| overflows_f32(**x)) {
+                return Err(f32_overflow(path, x, i / dim.max(1), i % dim.max(1)));
+            }
+            (wide.iter().map(|&x| x as f32).collect(), InputDtype::F64)
+        }
         other => {
             return Err(invalid(
                 path,
@@ -344,6 +368,7 @@ pub fn parse_safetensors(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use ndarray::array;

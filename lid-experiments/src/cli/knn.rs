@@ -3,7 +3,10 @@
 //! `(distance, index)` with the point itself excluded. The cloud is used as is (no dedup).
 //!
 //! Order of work: flags, output paths ([`crate::run::paths`]), reading, search, then the outputs
-//! under temporary names, renamed when both are complete.
+//! under temporary names, renamed when both are complete. With `--knn hnsw` on coordinates whose
+//! scale would overflow `f32` squared distances, a note on stderr says that the index works on an
+//! exactly rescaled copy (see `lid_knn::Hnsw`).
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -61,7 +64,34 @@ pub fn run(args: &KnnArgs) -> Result<()> {
         let t = Instant::now();
         let (cloud, info) = read_cloud(&args.input, args.tensor.as_deref())?;
         let load = t.elapsed().as_secs_f64();
-        lid_core::check_k(cloud.n_points(), args.k).map_err(|e| Error::flag("-k", args.k, e))?;
+        lid_core::check_k(cloud.n_points(), args.k).map_err(|e| {
+            Error::flag(
+                "-k",
+                args.k,
+                format!(
+                    "{e} (the input {} has {} rows)",
+                    args.input.display(),
+                    cloud.n_points()
+                ),
+            )
+        })?;
+        if args.knn == KnnChoice::Kdtree && cloud.dim() > lid_knn::KDTREE_MAX_DIM {
+            return Err(Error::flag(
+                "--knn",
+                "kdtree",
+                format!(
+                    "the input has {} dimensions; the k-d tree backend takes 1 to {}; use --knn exact",
+                    cloud.dim(),
+                    lid_knn::KDTREE_MAX_DIM
+                ),
+            ));
+        }
+        if args.knn == KnnChoice::Hnsw {
+            if let Some(shift) = lid_knn::Hnsw::index_shift(&cloud) {
+                let check = lid_core::guards::ScaleCheck::of(&cloud);
+                eprintln!("{}", crate::cli::estimate::scale_note(&check, shift));
+            }
+        }
         let t = Instant::now();
         let bar = progress_bar("kNN graph (tiles)");
         let graph = args.knn.backend(Some(&bar))?.knn_graph(&cloud, args.k)?;

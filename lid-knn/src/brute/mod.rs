@@ -333,8 +333,9 @@ impl BruteForce {
                 tiles.tile(&pts, ri.clone(), rj.clone(), tile)?;
                 let cols = rj.len();
                 // Lock order: lower block first (bi <= bj), so two tiles can never deadlock. A poisoned
-                // lock means another worker panicked; rayon re-raises that panic, so unwrapping is safe.
-                let mut rows_i = stripes[bi].lock().unwrap();
+                // lock means another worker panicked; rayon re-raises that panic, so its data are
+                // never used for a result.
+                let mut rows_i = stripes[bi].lock().unwrap_or_else(|e| e.into_inner());
                 if bi == bj {
                     scan_diagonal(
                         tile,
@@ -348,7 +349,7 @@ impl BruteForce {
                         self,
                     );
                 } else {
-                    let mut rows_j = stripes[bj].lock().unwrap();
+                    let mut rows_j = stripes[bj].lock().unwrap_or_else(|e| e.into_inner());
                     let mut theta_col: Vec<f32> = rows_j
                         .iter()
                         .enumerate()
@@ -412,7 +413,7 @@ impl BruteForce {
             .zip(ranges.par_iter())
             .flat_map_iter(|(stripe, range)| {
                 // Every worker has finished, so the lock is free; poisoning would have panicked above.
-                let states = stripe.into_inner().unwrap();
+                let states = stripe.into_inner().unwrap_or_else(|e| e.into_inner());
                 let start = range.start;
                 states
                     .into_iter()

@@ -32,6 +32,7 @@ use crate::estimators::{
     PointwiseEstimator,
 };
 use crate::graph::{KnnGraph, NeighborSearch};
+use crate::guards::NearDuplicates;
 
 pub use pointwise::PointwiseTwoNnReport;
 
@@ -313,6 +314,7 @@ impl TwoNN {
                 values,
                 neighbors: graph.k(),
                 dropped_duplicates: dropped,
+                near_duplicate_points: NearDuplicates::default().count(graph),
             },
             report,
         ))

@@ -1,0 +1,1085 @@
+//! The bad-input matrix of docs/reliability.md for the command-line entry points: `lid estimate`,
+//! `lid knn`, `lid embed` and the study commands (`lid-experiments grokking | validate`), each row a
+//! test named `matrix_<input class>_<entry point>`. Every test runs the binary as a child process
+//! and asserts what the user sees: the exit status, the message on stderr (naming the file, the
+//! flag, the row), the files left behind. The rows for killed runs are in `resume_embed.rs` and
+//! `resume_study.rs`; the library rows in each crate's `tests/reliability.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use ndarray::{Array1, Array2, Array3};
+use ndarray_npy::{ReadNpyExt, WriteNpyExt};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+fn run(bin: &str, args: &[&str]) -> Output {
+    Command::new(bin)
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("the binary runs")
+}
+
+fn lid(args: &[&str]) -> Output {
+    run(env!("CARGO_BIN_EXE_lid"), args)
+}
+
+fn experiments(args: &[&str]) -> Output {
+    run(env!("CARGO_BIN_EXE_lid-experiments"), args)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts failure with every `needle` in the message.
+fn fails_with(o: &Output, needles: &[&str]) -> String {
+    let err = stderr(o);
+    assert!(
+        !o.status.success(),
+        "expected a failure, got success; stderr: {err}"
+    );
+    for n in needles {
+        assert!(err.contains(n), "{n:?} missing from: {err}");
+    }
+    assert!(!err.contains("panicked"), "a panic: {err}");
+    err
+}
+
+fn succeeds(o: &Output) -> String {
+    let err = stderr(o);
+    assert!(o.status.success(), "failed: {err}");
+    err
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// `n` points uniform in a `d`-ball inside `R^ambient`.
+fn ball(n: usize, d: usize, ambient: usize, seed: u64) -> Array2<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut a = Array2::<f32>::zeros((n, ambient));
+    for i in 0..n {
+        let g: Vec<f64> = (0..d).map(|_| StandardNormal.sample(&mut rng)).collect();
+        let norm = g.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let radius = rng.random::<f64>().powf(1.0 / d as f64);
+        for c in 0..d {
+            a[[i, c]] = (g[c] / norm * radius) as f32;
+        }
+    }
+    a
+}
+
+fn save<A: ndarray_npy::WritableElement, D: ndarray::Dimension>(
+    path: &Path,
+    a: &ndarray::Array<A, D>,
+) {
+    a.write_npy(std::fs::File::create(path).unwrap()).unwrap();
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn read_f64(path: &Path) -> Vec<f64> {
+    Array1::<f64>::read_npy(std::fs::File::open(path).unwrap())
+        .unwrap()
+        .to_vec()
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../lid-embed/tests/fixtures")
+        .join(name)
+}
+
+fn corpus(dir: &Path, n: usize) -> PathBuf {
+    let path = dir.join("corpus.txt");
+    let words = [
+        "the", "hotel", "in", "the", "north", "has", "free", "parking",
+    ];
+    let lines: Vec<String> = (0..n)
+        .map(|i| {
+            (0..3 + i % 7)
+                .map(|j| words[(i * 5 + j * 3) % words.len()])
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    path
+}
+
+/// A copy of a fixture model folder, to break one of its files.
+fn model_copy(name: &str, dir: &Path) -> PathBuf {
+    let out = dir.join(name);
+    std::fs::create_dir_all(&out).unwrap();
+    for file in ["config.json", "model.safetensors", "tokenizer.json"] {
+        std::fs::copy(fixture(name).join(file), out.join(file)).unwrap();
+    }
+    out
+}
+
+fn embed_args<'a>(model: &'a Path, corpus: &'a Path, out: &'a Path) -> Vec<&'a str> {
+    vec![
+        "embed",
+        "--model",
+        p(model),
+        "--corpus",
+        p(corpus),
+        "--out",
+        p(out),
+        "--max-length",
+        "64",
+        "--quiet",
+    ]
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+// ---- NaN and infinities ------------------------------------------------------------------------
+
+#[test]
+fn matrix_nan_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("nan.npy");
+    let mut a = ball(50, 2, 3, 1);
+    a[[3, 1]] = f32::NAN;
+    save(&input, &a);
+    fails_with(
+        &lid(&["estimate", p(&input)]),
+        &["nan.npy", "NaN", "row 3", "column 1"],
+    );
+}
+
+#[test]
+fn matrix_nan_knn() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("nan.npy");
+    let mut a = ball(50, 2, 3, 1);
+    a[[7, 0]] = f32::NAN;
+    save(&input, &a);
+    fails_with(
+        &lid(&["knn", p(&input), "-k", "3"]),
+        &["nan.npy", "row 7", "column 0"],
+    );
+}
+
+#[test]
+fn matrix_nan_embed() {
+    // Weights holding a NaN: the hidden states are NaN; refused, nothing written.
+    let dir = tempfile::tempdir().unwrap();
+    let model = model_copy("tiny_roberta", dir.path());
+    let weights = model.join("model.safetensors");
+    let bytes = std::fs::read(&weights).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| (n, v.shape().to_vec(), v.data().to_vec()))
+        .collect();
+    for (name, _, data) in tensors.iter_mut() {
+        if name.contains("embeddings.word_embeddings") {
+            for c in data.chunks_exact_mut(4) {
+                c.copy_from_slice(&f32::NAN.to_le_bytes());
+            }
+        }
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+        .iter()
+        .map(|(n, s, d)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), d)
+                    .unwrap(),
+            )
+        })
+        .collect();
+    std::fs::write(&weights, safetensors::serialize(views, None).unwrap()).unwrap();
+    let corpus = corpus(dir.path(), 5);
+    let out = dir.path().join("v.npy");
+    fails_with(
+        &lid(&embed_args(&model, &corpus, &out)),
+        &["hidden state", "NaN", "sequence"],
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn matrix_infinity_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("inf.npy");
+    let mut a = ball(50, 2, 3, 1);
+    a[[2, 2]] = f32::NEG_INFINITY;
+    save(&input, &a);
+    fails_with(
+        &lid(&["estimate", p(&input)]),
+        &["inf.npy", "inf", "row 2", "column 2"],
+    );
+    // A finite float64 value beyond float32 is named as such.
+    let wide = dir.path().join("wide.npy");
+    let mut b = ball(50, 2, 3, 1).mapv(|x| x as f64);
+    b[[5, 1]] = 1e300;
+    save(&wide, &b);
+    fails_with(
+        &lid(&["estimate", p(&wide)]),
+        &[
+            "wide.npy",
+            "1e300",
+            "row 5, column 1",
+            "does not fit in float32",
+        ],
+    );
+}
+
+#[test]
+fn matrix_infinity_knn() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("inf.npy");
+    let mut a = ball(50, 2, 3, 1);
+    a[[9, 1]] = f32::INFINITY;
+    save(&input, &a);
+    fails_with(&lid(&["knn", p(&input), "-k", "3"]), &["inf.npy", "row 9"]);
+}
+
+// ---- Duplicates and near duplicates ------------------------------------------------------------
+
+#[test]
+fn matrix_duplicates_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("dups.npy");
+    let base = ball(200, 3, 4, 2);
+    let a = ndarray::concatenate![ndarray::Axis(0), base, base.slice(ndarray::s![..40, ..])];
+    save(&input, &a);
+    let report = dir.path().join("r.json");
+    succeeds(&lid(&[
+        "estimate",
+        p(&input),
+        "--neighbors",
+        "32",
+        "--json",
+        p(&report),
+    ]));
+    assert_eq!(json(&report)["preparation"]["n_duplicates_removed"], 40);
+    fails_with(
+        &lid(&["estimate", p(&input), "--neighbors", "32", "--no-dedup"]),
+        &["--no-dedup", "duplicate"],
+    );
+}
+
+#[test]
+fn matrix_duplicates_knn() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("dups.npy");
+    let base = ball(30, 2, 2, 3);
+    let a = ndarray::concatenate![ndarray::Axis(0), base, base];
+    save(&input, &a);
+    let dist = dir.path().join("d.npy");
+    let idx = dir.path().join("i.npy");
+    succeeds(&lid(&[
+        "knn",
+        p(&input),
+        "-k",
+        "2",
+        "--distances-out",
+        p(&dist),
+        "--indices-out",
+        p(&idx),
+    ]));
+    let d = Array2::<f64>::read_npy(std::fs::File::open(&dist).unwrap()).unwrap();
+    let i = Array2::<i64>::read_npy(std::fs::File::open(&idx).unwrap()).unwrap();
+    for r in 0..60 {
+        assert_eq!(
+            d[[r, 0]],
+            0.0,
+            "row {r}: its copy at distance 0 (used as is)"
+        );
+        assert_eq!(i[[r, 0]] as usize, (r + 30) % 60);
+    }
+}
+
+/// The example: near duplicates that pass exact dedup pull the mean local TwoNN to 0.07
+/// (4.0 without them); `lid estimate` now says so on stderr and in the JSON, and `--dedup-near`
+/// removes them.
+#[test]
+fn matrix_near_duplicates_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("near.npy");
+    let base = ball(300, 4, 10, 1);
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let copies = base.slice(ndarray::s![..150, ..]).mapv(|x| {
+        let z: f64 = StandardNormal.sample(&mut rng);
+        x * (1.0 + 1e-7 * z as f32)
+    });
+    save(
+        &input,
+        &ndarray::concatenate![ndarray::Axis(0), base, copies],
+    );
+    let (report, pw) = (dir.path().join("r.json"), dir.path().join("pw.npy"));
+    let o = lid(&[
+        "estimate",
+        p(&input),
+        "--neighbors",
+        "64",
+        "--json",
+        p(&report),
+        "--pointwise-out",
+        p(&pw),
+    ]);
+    let err = succeeds(&o);
+    assert!(
+        err.contains("warning:") && err.contains("near duplicates"),
+        "{err}"
+    );
+    assert!(err.contains("--dedup-near"), "{err}");
+    let r = json(&report);
+    let nd = &r["guards"]["near_duplicates"];
+    assert!(nd["points"].as_u64().unwrap() >= 250, "{nd}");
+    assert_eq!(nd["threshold"], 1e-4);
+    assert!(nd["neighbourhoods_dominated"].as_u64().unwrap() > 400);
+    assert_eq!(r["guards"]["messages"].as_array().unwrap().len(), 1);
+    assert!(mean(&read_f64(&pw)) < 1.0);
+
+    let (report2, pw2, kept) = (
+        dir.path().join("r2.json"),
+        dir.path().join("pw2.npy"),
+        dir.path().join("kept.npy"),
+    );
+    let err = succeeds(&lid(&[
+        "estimate",
+        p(&input),
+        "--neighbors",
+        "64",
+        "--dedup-near",
+        "--json",
+        p(&report2),
+        "--pointwise-out",
+        p(&pw2),
+        "--kept-out",
+        p(&kept),
+    ]));
+    assert!(err.contains("--dedup-near removed"), "{err}");
+    let r = json(&report2);
+    assert_eq!(r["guards"]["near_duplicates"]["action"], "removed");
+    assert_eq!(r["guards"]["near_duplicates"]["after_removal"]["points"], 0);
+    let values = read_f64(&pw2);
+    assert_eq!(values.len(), 300);
+    assert!((mean(&values) - 4.0).abs() < 0.6, "{}", mean(&values));
+    // The kept rows are the 300 originals, in order.
+    let kept = Array1::<i64>::read_npy(std::fs::File::open(&kept).unwrap()).unwrap();
+    assert_eq!(kept.to_vec(), (0..300).collect::<Vec<i64>>());
+    // The threshold is a flag, checked.
+    fails_with(
+        &lid(&["estimate", p(&input), "--near-duplicate-threshold", "2"]),
+        &["--near-duplicate-threshold 2"],
+    );
+}
+
+// ---- Too few points, wrong shapes, empty and corrupt files -------------------------------------
+
+#[test]
+fn matrix_too_few_points_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("small.npy");
+    save(&input, &ball(20, 2, 2, 4));
+    fails_with(
+        &lid(&["estimate", p(&input), "--neighbors", "20"]),
+        &["--neighbors 20", "20 points remain"],
+    );
+    fails_with(
+        &lid(&["estimate", p(&input), "--neighbors", "2"]),
+        &["too few points", "need at least 3"],
+    );
+}
+
+#[test]
+fn matrix_too_few_points_knn() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("small.npy");
+    save(&input, &ball(5, 2, 2, 4));
+    fails_with(
+        &lid(&["knn", p(&input), "-k", "5"]),
+        &["-k 5", "has 5 rows"],
+    );
+}
+
+#[test]
+fn matrix_wrong_shapes_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = dir.path().join("one.npy");
+    save(&one, &Array1::<f32>::zeros(5));
+    fails_with(
+        &lid(&["estimate", p(&one)]),
+        &["one.npy", "1 dimensions, expected 2"],
+    );
+    let three = dir.path().join("three.npy");
+    save(&three, &Array3::<f32>::zeros((2, 3, 4)));
+    fails_with(
+        &lid(&["estimate", p(&three)]),
+        &["three.npy", "3 dimensions"],
+    );
+    let ints = dir.path().join("ints.npy");
+    save(&ints, &Array2::<i32>::zeros((5, 3)));
+    fails_with(&lid(&["estimate", p(&ints)]), &["ints.npy", "float32"]);
+    let wide = dir.path().join("wide.npy");
+    save(&wide, &ball(40, 2, 20, 1));
+    fails_with(
+        &lid(&["estimate", p(&wide), "--knn", "kdtree", "--neighbors", "5"]),
+        &["--knn kdtree", "20 dimensions", "--knn exact"],
+    );
+}
+
+#[test]
+fn matrix_wrong_shapes_knn() {
+    let dir = tempfile::tempdir().unwrap();
+    let wide = dir.path().join("wide.npy");
+    save(&wide, &ball(40, 2, 20, 1));
+    fails_with(
+        &lid(&["knn", p(&wide), "-k", "3", "--knn", "kdtree"]),
+        &["--knn kdtree", "20 dimensions"],
+    );
+    let one = dir.path().join("one.npy");
+    save(&one, &Array1::<f32>::zeros(5));
+    fails_with(
+        &lid(&["knn", p(&one), "-k", "1"]),
+        &["one.npy", "dimensions"],
+    );
+}
+
+#[test]
+fn matrix_empty_files_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let zero = dir.path().join("zero.npy");
+    std::fs::write(&zero, b"").unwrap();
+    fails_with(&lid(&["estimate", p(&zero)]), &["zero.npy"]);
+    let rows = dir.path().join("rows.npy");
+    save(&rows, &Array2::<f32>::zeros((0, 5)));
+    fails_with(&lid(&["estimate", p(&rows)]), &["rows.npy", "empty"]);
+    let cols = dir.path().join("cols.npy");
+    save(&cols, &Array2::<f32>::zeros((5, 0)));
+    fails_with(&lid(&["estimate", p(&cols)]), &["cols.npy", "dimension 0"]);
+    let missing = dir.path().join("missing.npy");
+    fails_with(&lid(&["estimate", p(&missing)]), &["missing.npy"]);
+    // Every row a zero vector, removed on request: named.
+    let zeros = dir.path().join("zeros.npy");
+    save(&zeros, &Array2::<f32>::zeros((10, 3)));
+    fails_with(
+        &lid(&["estimate", p(&zeros), "--remove-zero-vectors"]),
+        &["--remove-zero-vectors", "zero vector"],
+    );
+}
+
+#[test]
+fn matrix_empty_files_knn() {
+    let dir = tempfile::tempdir().unwrap();
+    let zero = dir.path().join("zero.npy");
+    std::fs::write(&zero, b"").unwrap();
+    fails_with(&lid(&["knn", p(&zero), "-k", "1"]), &["zero.npy"]);
+}
+
+#[test]
+fn matrix_empty_files_embed() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, b"").unwrap();
+    let out = dir.path().join("v.npy");
+    fails_with(
+        &lid(&embed_args(&fixture("tiny_roberta"), &empty, &out)),
+        &["empty.txt", "no non-empty sequences"],
+    );
+}
+
+#[test]
+fn matrix_truncated_npy_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.npy");
+    save(&good, &ball(100, 2, 3, 1));
+    let bytes = std::fs::read(&good).unwrap();
+    for cut in [5, 60, bytes.len() / 2, bytes.len() - 1] {
+        let t = dir.path().join(format!("cut{cut}.npy"));
+        std::fs::write(&t, &bytes[..cut]).unwrap();
+        fails_with(&lid(&["estimate", p(&t)]), &[&format!("cut{cut}.npy")]);
+    }
+    let t = dir.path().join("half.npy");
+    std::fs::write(&t, &bytes[..bytes.len() / 2]).unwrap();
+    fails_with(&lid(&["estimate", p(&t)]), &["half.npy", "truncated"]);
+}
+
+#[test]
+fn matrix_truncated_npy_knn() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.npy");
+    save(&good, &ball(100, 2, 3, 1));
+    let bytes = std::fs::read(&good).unwrap();
+    let t = dir.path().join("half.npy");
+    std::fs::write(&t, &bytes[..bytes.len() / 2]).unwrap();
+    fails_with(&lid(&["knn", p(&t), "-k", "2"]), &["half.npy", "truncated"]);
+}
+
+#[test]
+fn matrix_corrupt_safetensors_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = ball(20, 2, 3, 1);
+    let data: Vec<u8> = a.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![20, 3], &data).unwrap();
+    let bytes = safetensors::serialize(vec![("emb", view)], None).unwrap();
+    let good = dir.path().join("good.safetensors");
+    std::fs::write(&good, &bytes).unwrap();
+    succeeds(&lid(&["estimate", p(&good), "--neighbors", "5"]));
+    fails_with(
+        &lid(&["estimate", p(&good), "--neighbors", "5", "--tensor", "nope"]),
+        &["good.safetensors", "nope"],
+    );
+    for cut in [4, 12, bytes.len() - 8] {
+        let t = dir.path().join(format!("cut{cut}.safetensors"));
+        std::fs::write(&t, &bytes[..cut]).unwrap();
+        fails_with(
+            &lid(&["estimate", p(&t)]),
+            &[&format!("cut{cut}.safetensors")],
+        );
+    }
+    let mut garbage = bytes.clone();
+    garbage[8] = b'#';
+    let t = dir.path().join("garbage.safetensors");
+    std::fs::write(&t, &garbage).unwrap();
+    fails_with(&lid(&["estimate", p(&t)]), &["garbage.safetensors"]);
+}
+
+#[test]
+fn matrix_truncated_safetensors_embed() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model_copy("tiny_roberta", dir.path());
+    let weights = model.join("model.safetensors");
+    let bytes = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
+    let corpus = corpus(dir.path(), 3);
+    let out = dir.path().join("v.npy");
+    fails_with(
+        &lid(&embed_args(&model, &corpus, &out)),
+        &["model.safetensors"],
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn matrix_corrupt_config_json_embed() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model_copy("tiny_roberta", dir.path());
+    std::fs::write(model.join("config.json"), "{\"model_type\": ").unwrap();
+    let corpus = corpus(dir.path(), 3);
+    let out = dir.path().join("v.npy");
+    fails_with(
+        &lid(&embed_args(&model, &corpus, &out)),
+        &["config.json", "cannot parse"],
+    );
+}
+
+#[test]
+fn matrix_unknown_model_config_embed() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model_copy("tiny_roberta", dir.path());
+    let text = std::fs::read_to_string(model.join("config.json"))
+        .unwrap()
+        .replace("\"roberta\"", "\"mamba\"");
+    std::fs::write(model.join("config.json"), text).unwrap();
+    let corpus = corpus(dir.path(), 3);
+    let out = dir.path().join("v.npy");
+    fails_with(
+        &lid(&embed_args(&model, &corpus, &out)),
+        &["\"mamba\"", "supported: bert, roberta"],
+    );
+}
+
+#[test]
+fn matrix_corrupt_tokenizer_json_embed() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model_copy("tiny_roberta", dir.path());
+    std::fs::write(
+        model.join("tokenizer.json"),
+        "{\"version\": \"1.0\", \"model\": 7}",
+    )
+    .unwrap();
+    let corpus = corpus(dir.path(), 3);
+    let out = dir.path().join("v.npy");
+    fails_with(
+        &lid(&embed_args(&model, &corpus, &out)),
+        &["tokenizer.json"],
+    );
+}
+
+#[test]
+fn matrix_truncated_gguf_embed() {
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = dir.path().join("model.gguf");
+    let mut b = Vec::new();
+    b.extend_from_slice(b"GGUF");
+    b.extend_from_slice(&3u32.to_le_bytes());
+    b.extend_from_slice(&1u64.to_le_bytes());
+    b.extend_from_slice(&(1u64 << 61).to_le_bytes()); // metadata entries that cannot be there
+    std::fs::write(&gguf, &b).unwrap();
+    let corpus = corpus(dir.path(), 3);
+    let out = dir.path().join("v.npy");
+    fails_with(
+        &lid(&embed_args(&gguf, &corpus, &out)),
+        &["model.gguf", "not a readable GGUF file"],
+    );
+}
+
+#[test]
+fn matrix_corrupt_corpus_embed() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("c.jsonl");
+    std::fs::write(
+        &corpus,
+        "{\"text\": \"fine\"}\n{\"text\": \"also fine\"}\n{broken\n",
+    )
+    .unwrap();
+    let out = dir.path().join("v.npy");
+    fails_with(
+        &lid(&embed_args(&fixture("tiny_roberta"), &corpus, &out)),
+        &["c.jsonl", "line 3", "invalid JSON"],
+    );
+    let csv = dir.path().join("c.csv");
+    std::fs::write(&csv, "id,utterance\n1,hello\n").unwrap();
+    fails_with(
+        &lid(&embed_args(&fixture("tiny_roberta"), &csv, &out)),
+        &["c.csv", "no column \"text\""],
+    );
+}
+
+// ---- Huge scales -------------------------------------------------------------------------------
+
+/// The example: HNSW with coordinates around 1e20 returned other neighbours (its f32
+/// squared distances overflow). Now every backend gives the estimates of the same cloud at scale 1
+/// (the cloud is multiplied by 2^66, exactly), and HNSW says that its index works on a rescaled copy.
+#[test]
+fn matrix_huge_scales_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = ball(400, 3, 8, 5);
+    let (unit, huge) = (dir.path().join("unit.npy"), dir.path().join("huge.npy"));
+    save(&unit, &base);
+    save(&huge, &base.mapv(|x| x * 2f32.powi(66)));
+    for knn in ["exact", "hnsw", "kdtree"] {
+        let (a, b, r) = (
+            dir.path().join(format!("a_{knn}.npy")),
+            dir.path().join(format!("b_{knn}.npy")),
+            dir.path().join(format!("r_{knn}.json")),
+        );
+        succeeds(&lid(&[
+            "estimate",
+            p(&unit),
+            "--neighbors",
+            "32",
+            "--knn",
+            knn,
+            "--pointwise-out",
+            p(&a),
+        ]));
+        let err = succeeds(&lid(&[
+            "estimate",
+            p(&huge),
+            "--neighbors",
+            "32",
+            "--knn",
+            knn,
+            "--pointwise-out",
+            p(&b),
+            "--json",
+            p(&r),
+            "--global",
+        ]));
+        assert_eq!(
+            read_f64(&a),
+            read_f64(&b),
+            "--knn {knn}: scale changed the estimates"
+        );
+        let report = json(&r);
+        assert_eq!(report["guards"]["scale"]["overflow"], true);
+        assert!(report["global"]["dimension"].as_f64().unwrap().is_finite());
+        if knn == "hnsw" {
+            // The largest coordinate is below 2^66 (the ball has radius 1): brought into [1, 2).
+            let shift = report["guards"]["scale"]["hnsw_index_shift"]
+                .as_i64()
+                .unwrap();
+            let max_abs = report["guards"]["scale"]["max_abs"].as_f64().unwrap();
+            assert!(
+                (1.0..2.0).contains(&(max_abs * 2f64.powi(shift as i32))),
+                "{shift}"
+            );
+            assert!(
+                err.contains("note:") && err.contains(&format!("2^{shift}")),
+                "{err}"
+            );
+        } else {
+            assert!(report["guards"]["scale"]["hnsw_index_shift"].is_null());
+        }
+    }
+}
+
+#[test]
+fn matrix_huge_scales_knn() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = dir.path().join("huge.npy");
+    save(&huge, &ball(300, 4, 10, 6).mapv(|x| x * 1e20));
+    let d = dir.path().join("d.npy");
+    let err = succeeds(&lid(&[
+        "knn",
+        p(&huge),
+        "-k",
+        "64",
+        "--knn",
+        "hnsw",
+        "--distances-out",
+        p(&d),
+    ]));
+    assert!(err.contains("2^-66"), "{err}");
+    let dist = Array2::<f64>::read_npy(std::fs::File::open(&d).unwrap()).unwrap();
+    assert!(dist.iter().all(|x| x.is_finite() && *x > 1e17));
+}
+
+// ---- Sample larger than the data ---------------------------------------------------------------
+
+#[test]
+fn matrix_sample_larger_than_cloud_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("c.npy");
+    save(&input, &ball(300, 3, 4, 7));
+    let r = dir.path().join("r.json");
+    let err = succeeds(&lid(&[
+        "estimate",
+        p(&input),
+        "--neighbors",
+        "16",
+        "--sample",
+        "1000",
+        "--json",
+        p(&r),
+    ]));
+    assert!(
+        err.contains("warning: --sample 1000") && err.contains("(300)"),
+        "{err}"
+    );
+    let report = json(&r);
+    assert_eq!(report["guards"]["sample"]["capped"], true);
+    assert_eq!(report["guards"]["sample"]["available"], 300);
+    assert_eq!(report["preparation"]["n_sampled"], 300);
+    fails_with(
+        &lid(&["estimate", p(&input), "--sample", "0"]),
+        &["--sample"],
+    );
+}
+
+#[test]
+fn matrix_sample_larger_than_corpus_embed() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = corpus(dir.path(), 5);
+    let out = dir.path().join("v.npy");
+    let model = fixture("tiny_roberta");
+    let mut args = embed_args(&model, &corpus, &out);
+    args.extend(["--sample", "10"]);
+    fails_with(&lid(&args), &["--sample 10", "the corpus has 5"]);
+    let mut args = embed_args(&model, &corpus, &out);
+    args.extend(["--first", "6"]);
+    fails_with(&lid(&args), &["--first 6"]);
+}
+
+// ---- Outputs -----------------------------------------------------------------------------------
+
+#[test]
+fn matrix_output_is_input_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("c.npy");
+    save(&input, &ball(50, 2, 3, 1));
+    let before = std::fs::read(&input).unwrap();
+    fails_with(
+        &lid(&[
+            "estimate",
+            p(&input),
+            "--neighbors",
+            "5",
+            "--pointwise-out",
+            p(&input),
+        ]),
+        &["--pointwise-out", "is the input"],
+    );
+    let same = dir.path().join("same.json");
+    fails_with(
+        &lid(&[
+            "estimate",
+            p(&input),
+            "--neighbors",
+            "5",
+            "--json",
+            p(&same),
+            "--kept-out",
+            p(&same),
+        ]),
+        &["same file"],
+    );
+    assert_eq!(
+        std::fs::read(&input).unwrap(),
+        before,
+        "the input is untouched"
+    );
+}
+
+#[test]
+fn matrix_output_is_input_knn() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("c.npy");
+    save(&input, &ball(50, 2, 3, 1));
+    fails_with(
+        &lid(&["knn", p(&input), "-k", "3", "--indices-out", p(&input)]),
+        &["--indices-out", "is the input"],
+    );
+}
+
+#[test]
+fn matrix_output_is_input_embed() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = corpus(dir.path(), 3);
+    let out = dir.path().join("v.npy");
+    let model = fixture("tiny_roberta");
+    let mut args = embed_args(&model, &corpus, &out);
+    args.extend(["--tokens-out", p(&corpus)]);
+    fails_with(&lid(&args), &["--tokens-out", "is the input"]);
+    fails_with(
+        &lid(&embed_args(&model, &corpus, &model)),
+        &["--out", "not empty"],
+    );
+}
+
+#[test]
+fn matrix_unwritable_output_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("c.npy");
+    save(&input, &ball(50, 2, 3, 1));
+    let missing = dir.path().join("no/such/r.json");
+    fails_with(
+        &lid(&["estimate", p(&input), "--json", p(&missing)]),
+        &["--json", "does not exist"],
+    );
+    // A "folder" that is a file.
+    let under_file = input.join("r.json");
+    fails_with(
+        &lid(&["estimate", p(&input), "--json", p(&under_file)]),
+        &["--json"],
+    );
+    let folder = dir.path().to_path_buf();
+    fails_with(
+        &lid(&["estimate", p(&input), "--pointwise-out", p(&folder)]),
+        &["--pointwise-out", "is a folder"],
+    );
+}
+
+#[test]
+fn matrix_unwritable_output_knn() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("c.npy");
+    save(&input, &ball(50, 2, 3, 1));
+    let missing = dir.path().join("no/i.npy");
+    fails_with(
+        &lid(&["knn", p(&input), "-k", "2", "--indices-out", p(&missing)]),
+        &["--indices-out", "does not exist"],
+    );
+}
+
+#[test]
+fn matrix_unwritable_output_embed() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = corpus(dir.path(), 3);
+    let out = dir.path().join("no/such/v.npy");
+    fails_with(
+        &lid(&embed_args(&fixture("tiny_roberta"), &corpus, &out)),
+        &["--out", "does not exist"],
+    );
+}
+
+// ---- Flags -------------------------------------------------------------------------------------
+
+#[test]
+fn matrix_bad_flags_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("c.npy");
+    save(&input, &ball(50, 2, 3, 1));
+    for (flags, needle) in [
+        (&["--neighbors", "0"][..], "--neighbors 0"),
+        (&["--discard", "1.5"][..], "--discard 1.5"),
+        (&["--discard", "0", "--cdf", "corrected"][..], "--discard 0"),
+        (&["--threads", "0"][..], "--threads 0"),
+        (
+            &["--near-duplicate-threshold=-1"][..],
+            "--near-duplicate-threshold -1",
+        ),
+        (
+            &["--dedup-near", "--near-duplicate-threshold", "0"][..],
+            "--dedup-near",
+        ),
+        (
+            &["--estimator", "gride", "--dedup-near"][..],
+            "--dedup-near",
+        ),
+        (&["--layer", "3"][..], "--layer 3"),
+    ] {
+        let mut args = vec!["estimate", p(&input)];
+        args.extend_from_slice(flags);
+        let err = fails_with(&lid(&args), &[needle]);
+        assert!(
+            err.contains(&format!("Error: {needle}")),
+            "{flags:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn matrix_bad_flags_knn() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("c.npy");
+    save(&input, &ball(50, 2, 3, 1));
+    fails_with(&lid(&["knn", p(&input), "-k", "0"]), &["-k 0"]);
+}
+
+#[test]
+fn matrix_bad_flags_embed() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = corpus(dir.path(), 3);
+    let out = dir.path().join("v.npy");
+    let model = fixture("tiny_roberta");
+    for (flags, needle) in [
+        (&["--batch-size", "0"][..], "--batch-size 0"),
+        (&["--shard-rows", "0"][..], "--shard-rows 0"),
+        (&["--layers", "0,-1"][..], "--out"),
+        (&["--resume"][..], "--resume"),
+    ] {
+        let mut args = embed_args(&model, &corpus, &out);
+        args.extend_from_slice(flags);
+        fails_with(&lid(&args), &[needle]);
+    }
+    // A --max-length beyond the model's learned positions (RoBERTa fixture: 128), and zero.
+    let mut args = embed_args(&model, &corpus, &out);
+    args[8] = "4096";
+    fails_with(&lid(&args), &["--max-length 4096", "positions"]);
+    args[8] = "0";
+    fails_with(&lid(&args), &["--max-length 0"]);
+}
+
+#[test]
+fn matrix_bad_flags_study() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("g");
+    fails_with(
+        &experiments(&[
+            "grokking",
+            "--preset",
+            "quick",
+            "--fractions",
+            "1.5",
+            "--out",
+            p(&out),
+        ]),
+        &["--fractions"],
+    );
+    fails_with(
+        &experiments(&["grokking", "--preset", "quick", "--resume"]),
+        &["--resume", "--out"],
+    );
+    assert!(!out.exists(), "no run folder for refused settings");
+    fails_with(
+        &experiments(&[
+            "validate",
+            "--neighbors",
+            "0",
+            "--out",
+            p(&dir.path().join("v")),
+        ]),
+        &["--neighbors"],
+    );
+}
+
+#[test]
+fn matrix_output_not_empty_study() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("keep.txt"), "mine").unwrap();
+    fails_with(
+        &experiments(&["grokking", "--preset", "quick", "--out", p(dir.path())]),
+        &["not empty"],
+    );
+    fails_with(
+        &experiments(&["validate", "--out", p(dir.path())]),
+        &["not empty"],
+    );
+    assert_eq!(files_in(dir.path()), vec!["keep.txt".to_string()]);
+}
+
+#[test]
+fn matrix_unwritable_output_study() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("no/such/run");
+    fails_with(
+        &experiments(&["grokking", "--preset", "quick", "--out", p(&out)]),
+        &["no/such"],
+    );
+    fails_with(&experiments(&["validate", "--out", p(&out)]), &["no/such"]);
+}
+
+// ---- Killed runs (estimate, and reading an interrupted embed folder) ---------------------------
+
+/// A killed `lid estimate` leaves no output under a final name (outputs are written under
+/// temporary names and renamed at the very end).
+#[test]
+fn matrix_killed_run_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.npy");
+    save(&input, &ball(30_000, 8, 64, 11));
+    let (r, pw) = (dir.path().join("r.json"), dir.path().join("pw.npy"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lid"))
+        .args([
+            "estimate",
+            p(&input),
+            "--json",
+            p(&r),
+            "--pointwise-out",
+            p(&pw),
+        ])
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let finished = child.try_wait().unwrap().is_some();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !finished,
+        "the run finished within 300 ms; make the input larger"
+    );
+    assert!(!r.exists() && !pw.exists(), "{:?}", files_in(dir.path()));
+}
+
+/// `lid estimate` refuses a `lid embed` folder whose extraction was killed.
+#[test]
+fn matrix_killed_run_embed_folder_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("emb");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join(lid_embed::output::PARTIAL_MARKER), "").unwrap();
+    fails_with(&lid(&["estimate", p(&folder)]), &["incomplete", "PARTIAL"]);
+}
