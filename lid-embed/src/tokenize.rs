@@ -54,7 +54,12 @@ impl TextTokenizer {
         }
         let inner = without_panic(|| Tokenizer::from_file(path))
             .map_err(|e| Error::Tokenizer(format!("cannot load {}: {e}", path.display())))?;
-        Self::new(inner, max_length)
+        Self::new(inner, max_length).map_err(|e| match e {
+            Error::Tokenizer(message) => {
+                Error::Tokenizer(format!("cannot load {}: {message}", path.display()))
+            }
+            other => other,
+        })
     }
 
     /// Wraps a tokenizer, overriding its padding and truncation.
@@ -72,6 +77,12 @@ impl TextTokenizer {
                 ..Default::default()
             }))
             .map_err(|e| Error::Tokenizer(format!("cannot set truncation to {max_length}: {e}")))?;
+        // tokenizers 0.22 accepts a `TemplateProcessing` post-processor whose template names a
+        // special token missing from its `special_tokens` map, then panics on every encode ("no
+        // entry found for key"; found by the `tokenizer_json` fuzz target). One trial encode
+        // here turns that into an error at load time, before any corpus is read.
+        without_panic(|| inner.encode("a", true))
+            .map_err(|e| Error::Tokenizer(format!("it cannot encode a one-letter text: {e}")))?;
         let special_ids = inner
             .get_added_tokens_decoder()
             .into_iter()
@@ -97,10 +108,8 @@ impl TextTokenizer {
 
     /// Tokenises a batch of texts (with the special tokens of the model's post-processor).
     pub fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Encoded>> {
-        let encodings = self
-            .inner
-            .encode_batch(texts.to_vec(), true)
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let encodings = without_panic(|| self.inner.encode_batch(texts.to_vec(), true))
+            .map_err(Error::Tokenizer)?;
         Ok(encodings
             .into_iter()
             .map(|enc| {
@@ -125,8 +134,8 @@ impl TextTokenizer {
 
 /// Runs a `tokenizers` call that can panic on malformed input and turns the panic into an error
 /// message: tokenizers 0.22 deserialises some parts of `tokenizer.json` with `expect` (a malformed
-/// `decoder` object panics in `decoders/mod.rs`; found by the `tokenizer_json` fuzz target, see
-/// docs/fuzzing.md). The panic message is still printed by the default panic hook (a process-wide
+/// `decoder` object panics in `decoders/mod.rs`) and indexes a post-processor's special-token map
+/// without checking (both found by the `tokenizer_json` fuzz target, see docs/fuzzing.md). The panic message is still printed by the default panic hook (a process-wide
 /// setting this library does not change), followed by the error.
 fn without_panic<T, E: std::fmt::Display>(
     f: impl FnOnce() -> std::result::Result<T, E>,

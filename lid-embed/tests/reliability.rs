@@ -180,6 +180,35 @@ fn fuzz_regression_tokenizer_json_truncated_at_decoder() {
     assert!(TextTokenizer::from_file(&path, 128).is_err());
 }
 
+/// A `TemplateProcessing` post-processor that names a special token missing from its map loads in
+/// tokenizers 0.22 and then panics on every encode (the second `tokenizer_json` fuzz finding): it
+/// is now an error at load time naming the file.
+#[test]
+fn fuzz_regression_tokenizer_json_template_without_its_special_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokenizer.json");
+    let mut json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("tiny_roberta/tokenizer.json")).unwrap(),
+    )
+    .unwrap();
+    json["post_processor"] = serde_json::json!({
+        "type": "TemplateProcessing",
+        "single": [
+            {"SpecialToken": {"id": "<missing>", "type_id": 0}},
+            {"Sequence": {"id": "A", "type_id": 0}}
+        ],
+        "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+        "special_tokens": {}
+    });
+    std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+    let err = TextTokenizer::from_file(&path, 16)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("tokenizer.json"), "{err}");
+    assert!(err.contains("encode"), "{err}");
+}
+
 /// Truncated and corrupt GGUF files are errors that name the file, never an allocation of what the
 /// header announces (the `gguf` fuzz target found those: see `lid_embed::gguf`).
 #[test]

@@ -51,13 +51,26 @@ use crate::studies::Study;
 #[serde(rename_all = "snake_case")]
 pub enum Preset {
     /// TripPy-R's settings (RoBERTa-base from `--model`, lr 5e-5, 20 epochs, max length 180,
-    /// batch 32, warm-up 5 %, seeds 40-44, a checkpoint every 1,775 steps, M = 7,000); with the
-    /// offline dialogues unless real data is swept with `lid sweep`.
+    /// batch 32, warm-up 5 %, seeds 40-44, a checkpoint every 1,775 steps, M = 7,000), trained
+    /// on MultiWOZ 2.1 from `--multiwoz21` (or `--unified`). Checkpoints trained elsewhere
+    /// (TripPy-R) are measured with `lid sweep`.
     Paper,
     /// MiniLM on the offline dialogues, the paper's optimizer, fewer dialogues, epochs and seeds.
     Cpu,
     /// The cpu preset with one seed and fewer steps, for the default suite.
     Quick,
+}
+
+/// Real dialogue data to train the tracker on, instead of the offline stand-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DialogueSource {
+    /// An unpacked MultiWOZ 2.1 folder: `data.json`, `valListFile.txt`, `testListFile.txt`
+    /// (the paper's data; its official split).
+    Multiwoz21(PathBuf),
+    /// A ConvLab-3 unified-format folder: `dialogues.json` (its `data_split`), and
+    /// `ontology.json` when present.
+    Unified(PathBuf),
 }
 
 /// Settings of the DST study.
@@ -67,8 +80,11 @@ pub struct DstSettings {
     pub preset: String,
     /// The encoder: a BERT or RoBERTa Hugging Face directory.
     pub model: PathBuf,
-    /// The offline dialogues.
+    /// The offline dialogues (used when `source` is `None`).
     pub dialogues: SyntheticConfig,
+    /// Real data to train on (`--multiwoz21` / `--unified`); `None`: the offline stand-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<DialogueSource>,
     /// Fractions of dialogues for training and validation (test: the rest).
     pub split_fractions: (f64, f64),
     /// Seed of the dialogue split.
@@ -103,6 +119,7 @@ impl DstSettings {
             preset: "paper".into(),
             model,
             dialogues: SyntheticConfig::default(),
+            source: None,
             split_fractions: (0.8, 0.1),
             split_seed: 0,
             max_length: 180,
@@ -242,6 +259,13 @@ pub struct DstArgs {
     /// A checkpoint every this many updates.
     #[arg(long)]
     pub checkpoint_every: Option<u64>,
+    /// Train on MultiWOZ 2.1 (a folder with `data.json`, `valListFile.txt`, `testListFile.txt`)
+    /// instead of the offline dialogues; the paper preset needs this or `--unified`.
+    #[arg(long, conflicts_with = "unified")]
+    pub multiwoz21: Option<PathBuf>,
+    /// Train on a ConvLab-3 unified-format dataset folder (`dialogues.json`, `ontology.json`).
+    #[arg(long)]
+    pub unified: Option<PathBuf>,
 }
 
 /// Runs `lid-experiments dst`.
@@ -278,6 +302,19 @@ pub fn run_cli(args: &DstArgs) -> Result<()> {
     if let Some(k) = args.checkpoint_every {
         s.checkpoint_every = k;
     }
+    if let Some(dir) = &args.multiwoz21 {
+        s.source = Some(DialogueSource::Multiwoz21(dir.clone()));
+    }
+    if let Some(dir) = &args.unified {
+        s.source = Some(DialogueSource::Unified(dir.clone()));
+    }
+    if args.preset == Preset::Paper && s.source.is_none() {
+        return Err(crate::error::Error::flag(
+            "--multiwoz21",
+            "(missing)",
+            "the paper preset trains on MultiWOZ 2.1: give --multiwoz21 DIR or --unified DIR (the offline stand-in is the cpu preset)",
+        ));
+    }
     s.check()?;
     let folder = match &args.out {
         Some(dir) if args.resume => RunFolder::resume(dir, "dst")?,
@@ -295,8 +332,44 @@ struct DialogueData {
     slots: Vec<String>,
 }
 
-/// Generates and splits the offline dialogues.
+/// Reads the real dialogues of `source` with their own split; the slots are those of the
+/// ontology (unified format, when it has one) or of every state in the training dialogues.
+fn real_dialogues(source: &DialogueSource) -> Result<DialogueData> {
+    let (parts, ontology) = match source {
+        DialogueSource::Multiwoz21(dir) => (
+            lid_data::dialogue::multiwoz21::load(
+                &lid_data::dialogue::multiwoz21::Multiwoz21Paths::in_dir(dir),
+            )?,
+            None,
+        ),
+        DialogueSource::Unified(dir) => {
+            let data = lid_data::dialogue::unified::load(dir)?;
+            (data.splits, data.ontology)
+        }
+    };
+    let ontology =
+        ontology.unwrap_or_else(|| lid_data::dialogue::Ontology::from_dialogues(&parts.train));
+    let slots: Vec<String> = ontology
+        .slot_names()
+        .into_iter()
+        .map(String::from)
+        .collect();
+    ensure!(
+        !parts.train.is_empty() && !parts.validation.is_empty(),
+        "the dialogue data has no training or no validation dialogues"
+    );
+    ensure!(
+        !slots.is_empty(),
+        "the dialogue data has no slot in any state"
+    );
+    Ok(DialogueData { parts, slots })
+}
+
+/// Generates and splits the offline dialogues, or reads the real ones.
 fn dialogues(s: &DstSettings) -> Result<DialogueData> {
+    if let Some(source) = &s.source {
+        return real_dialogues(source);
+    }
     let templates = MultiwozTemplates::load(&AssetDir::from_env_or_workspace())?;
     let generated = synthetic::generate(&templates, &s.dialogues)?;
     let slots: Vec<String> = generated
@@ -428,12 +501,37 @@ pub fn run_study(
     let mut probe = s.probe.clone();
     probe.tokenizer = Some(tokenizer_path);
     probe.separator = Some(sep);
+    let data_line = match &s.source {
+        None => format!(
+            "{} offline dialogues composed from convlab's MultiWOZ templates and databases (stand-in for MultiWOZ 2.1)",
+            s.dialogues.dialogues
+        ),
+        Some(DialogueSource::Multiwoz21(dir)) => format!(
+            "MultiWOZ 2.1 from `{}` ({} / {} / {} dialogues, official split)",
+            dir.display(),
+            train_d.len(),
+            val_d.len(),
+            test_d.len()
+        ),
+        Some(DialogueSource::Unified(dir)) => format!(
+            "unified-format dialogues from `{}` ({} / {} / {} dialogues)",
+            dir.display(),
+            train_d.len(),
+            val_d.len(),
+            test_d.len()
+        ),
+    };
+    let series_name = if s.source.is_none() {
+        "DST (offline MultiWOZ-template dialogues)"
+    } else {
+        "DST"
+    };
     let header = format!(
-        "# Dialogue state tracking (preset `{}`)\n\nEncoder `{}`, span tracker (TripPy classes none/dontcare/span/inform, {} slots), {} offline dialogues composed from convlab's MultiWOZ templates and databases (stand-in for MultiWOZ 2.1), seeds {:?}, {} updates of {} turns, lr {}, warm-up {}, a checkpoint every {} updates.\n\nPaper (TripPy-R, RoBERTa-base, MultiWOZ 2.1): mean LID falls, then stabilises when joint goal accuracy saturates (about 25k steps) while validation loss bottoms out much earlier (about 7.5k); Spearman(mean LID, JGA) about -0.98.",
+        "# Dialogue state tracking (preset `{}`)\n\nEncoder `{}`, span tracker (TripPy classes none/dontcare/span/inform, {} slots), {}, seeds {:?}, {} updates of {} turns, lr {}, warm-up {}, a checkpoint every {} updates.\n\nPaper (TripPy-R, RoBERTa-base, MultiWOZ 2.1): mean LID falls, then stabilises when joint goal accuracy saturates (about 25k steps) while validation loss bottoms out much earlier (about 7.5k); Spearman(mean LID, JGA) about -0.98.",
         s.preset,
         s.model.display(),
         slots.len(),
-        s.dialogues.dialogues,
+        data_line,
         s.seeds,
         steps,
         s.batch_size,
@@ -444,7 +542,7 @@ pub fn run_study(
     finish_series_study(
         folder,
         (Dst.name(), Dst.title()),
-        ("DST (offline MultiWOZ-template dialogues)", &checkpoints, &splits, "jga", "JGA"),
+        (series_name, &checkpoints, &splits, "jga", "JGA"),
         probe,
         s.keep_checkpoints,
         "paper, TripPy-R on MultiWOZ 2.1: Spearman(mean LID, JGA) about -0.98; LID stabilises when JGA saturates, about 25k steps, validation loss bottoms out earlier, about 7.5k",
