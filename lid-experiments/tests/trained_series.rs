@@ -138,3 +138,27 @@ fn dst_series_on_multiwoz21_files() {
     assert!(report.contains("MultiWOZ 2.1 from"), "{report}");
     assert!(report.contains("(1 / 1 / 1 dialogues"), "{report}");
 }
+
+/// The classifier trains on EmoWOZ's own files (`--emowoz`): lid-data's hand-written fixture in the
+/// release's format (7 emotions, its `data-split.json`).
+#[test]
+fn emowoz_series_on_emowoz_files() {
+    let Some(model) = minilm() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = EmowozSettings::quick();
+    s.model = model;
+    s.emowoz =
+        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../lid-data/tests/fixtures/emowoz"));
+    s.epochs = 2;
+    s.checkpoint_every_epochs = 1;
+    s.batch_size = 2;
+    s.probe.sequences = 30;
+    s.probe.n_points = 150;
+    s.probe.neighbors = 8;
+    s.check().unwrap();
+    let out = dir.path().join("emowoz");
+    emowoz::run_study(&s, RunFolder::create(&out, "emowoz").unwrap(), &mut |_| {}).unwrap();
+    check_series(&out, 1);
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("EmoWOZ from"), "{report}");
+}

@@ -243,10 +243,14 @@ impl Trainer {
     }
 
     /// Continues from the latest complete checkpoint in `dir`, when there is one; returns its step.
+    /// Half-written checkpoint folders that a killed process left in `dir`
+    /// (`.checkpoint-<step>.<pid>.partial`, of any process but this one) are removed first: the
+    /// caller owns `dir` when it resumes into it.
     ///
     /// # Errors
     /// A checkpoint written under other settings (its fingerprint differs), unreadable files.
     pub fn resume(&mut self, dir: &Path, task: &dyn Task) -> Result<Option<u64>> {
+        remove_partial_checkpoints(dir)?;
         let Some((_, latest)) = checkpoint::list_checkpoints(dir).pop() else {
             return Ok(None);
         };
@@ -519,4 +523,21 @@ impl Trainer {
         lid_embed::output::atomic::write_atomic(path, text.as_bytes())?;
         Ok(())
     }
+}
+
+/// Removes the `.checkpoint-<step>.<pid>.partial` folders of other processes from `dir` (see
+/// [`Trainer::resume`]); a missing `dir` has none.
+fn remove_partial_checkpoints(dir: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let own = format!(".{}.partial", std::process::id());
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".checkpoint-") && name.ends_with(".partial") && !name.ends_with(&own) {
+            let path = entry.path();
+            std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    Ok(())
 }

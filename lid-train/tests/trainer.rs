@@ -120,12 +120,17 @@ fn resumed_run_equals_uninterrupted_run_bitwise() {
         .run(&task, Some(&dir.path().join("b")), Some(4), &mut |_| Ok(()))
         .unwrap();
     drop(first);
+    // What a process killed while writing checkpoint 6 leaves behind: resume removes it.
+    let stale = dir.path().join("b/.checkpoint-6.4000000.partial");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("model.safetensors"), b"half").unwrap();
     let (model, task) = setup();
     let mut resumed = Trainer::new(model, config(), None).unwrap();
     assert_eq!(
         resumed.resume(&dir.path().join("b"), &task).unwrap(),
         Some(3)
     );
+    assert!(!stale.exists(), "stale partial checkpoint kept");
     resumed
         .run(&task, Some(&dir.path().join("b")), None, &mut |_| Ok(()))
         .unwrap();
