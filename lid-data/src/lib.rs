@@ -23,6 +23,7 @@
 //! value`, see [`text`]); every generator is deterministic for its seed (ChaCha8); every failure on
 //! user data is an [`Error`] naming the file, the record and the field, never a panic.
 #![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod acts;
 pub mod assets;

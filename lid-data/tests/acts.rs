@@ -1,4 +1,5 @@
 //! The dialogue-act classification stand-in: classes, sizes, disjoint parts, determinism.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 mod common;
 
 use std::collections::HashSet;

@@ -1,4 +1,5 @@
 //! The EmoWOZ reader on hand-written fixtures, and its errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 mod common;
 
 use lid_data::emowoz::{load, EmowozPaths, EMOTIONS};

@@ -1,4 +1,5 @@
 //! The MultiWOZ 2.1 reader on a hand-written fixture, and its errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 mod common;
 
 use std::collections::BTreeMap;

@@ -1,4 +1,5 @@
 //! Prose corpora: Wikipedia dump extraction (plain and bzip2), Lee news, sizes of the offline asset.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 mod common;
 
 use std::io::Write;

@@ -1,4 +1,5 @@
 //! Seeded splits: determinism, disjointness, coverage, sizes, parameter errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 use lid_data::split::{assign, split, Fractions, Part};
 use lid_data::Error;
 

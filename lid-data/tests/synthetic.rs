@@ -1,5 +1,6 @@
 //! Synthetic DST dialogues from the offline assets: state consistency by construction, exact
 //! spans, determinism, ontology, TripPy labels, parameter errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 mod common;
 
 use std::collections::{BTreeMap, HashMap};

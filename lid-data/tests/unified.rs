@@ -1,4 +1,5 @@
 //! The ConvLab-3 unified-format reader on a hand-written fixture, and its errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 mod common;
 
 use lid_data::dialogue::unified::load;

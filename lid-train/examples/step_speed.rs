@@ -3,6 +3,7 @@
 //! PyTorch is `benches/peers/grokking_bench.sh`.
 //!
 //! `cargo run --release -p lid-train --example step_speed -- [p] [d] [ff] [batch] [steps]`
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 use lid_train::heads::{GradTarget, LastTokenHead};
 use lid_train::model::load::init_model;

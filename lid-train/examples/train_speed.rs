@@ -6,6 +6,7 @@
 //!
 //! `cargo run --release -p lid-train --example train_speed -- --model DIR --task mlm|clm --texts FILE
 //!  [--batch 8] [--max-length 64] [--steps 20] [--warmup-steps 2]`
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 use std::path::PathBuf;
 use std::time::Instant;

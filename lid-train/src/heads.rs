@@ -312,6 +312,8 @@ impl MaskedLmHead {
                 );
             }
             Some(g) => {
+                // Invariant: with gradients requested, the cross-entropy returns the input gradient.
+                #[allow(clippy::expect_used)]
                 let d_normed = projected_cross_entropy(
                     store,
                     &normed,
@@ -372,6 +374,8 @@ impl CausalLmHead {
             .unwrap_or(spec.family == Family::Gpt2);
         let weight = match weights {
             Some(w) if !tied && w.contains("lm_head.weight") => {
+                // Invariant: `contains` was checked by the match guard just above.
+                #[allow(clippy::expect_used)]
                 let (shape, data) = w.take("lm_head.weight").expect("present");
                 if shape != [spec.vocab, spec.hidden] {
                     return Err(Error::Shape {
@@ -444,6 +448,8 @@ impl CausalLmHead {
                 );
             }
             Some(g) => {
+                // Invariant: with gradients requested, the cross-entropy returns the input gradient.
+                #[allow(clippy::expect_used)]
                 let dx = projected_cross_entropy(
                     &model.store,
                     &x,
@@ -638,6 +644,8 @@ impl ClassifierHead {
                 projected_cross_entropy(store, &dropped, d, w, b, labels, None, &mut out);
             }
             Some(g) => {
+                // Invariant: with gradients requested, the cross-entropy returns the input gradient.
+                #[allow(clippy::expect_used)]
                 let mut d_dropped = projected_cross_entropy(
                     store,
                     &dropped,
@@ -739,6 +747,8 @@ impl LastTokenHead {
                 projected_cross_entropy(&model.store, &x, d, w, b, labels, None, &mut out);
             }
             Some(g) => {
+                // Invariant: with gradients requested, the cross-entropy returns the input gradient.
+                #[allow(clippy::expect_used)]
                 let dx = projected_cross_entropy(
                     &model.store,
                     &x,

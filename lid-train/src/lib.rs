@@ -13,6 +13,7 @@
 //! against PyTorch on golden fixtures (`tests/`), and results are bitwise independent of the
 //! thread count.
 #![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod checkpoint;
 pub mod data;

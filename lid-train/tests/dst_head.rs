@@ -1,5 +1,6 @@
 //! The span tracker head's gradients against central finite differences of its loss (no PyTorch
 //! peer exists for this TripPy-style head), through the tiny BERT fixture; and its span decoding.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 use std::path::Path;
 

@@ -6,6 +6,7 @@
 //!
 //! Needs the offline asset `smollm2` (`scripts/fetch-assets.sh`); fails when it is missing and
 //! `CI` is set, prints a skip line otherwise.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 use std::path::{Path, PathBuf};
 

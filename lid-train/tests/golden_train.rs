@@ -9,6 +9,7 @@
 //! fixture's own check reproduces them only to 7e-5 across implementations), and elements whose
 //! full-batch gradient is below 1e-5 of their parameter's largest (the same float32 noise, which
 //! Adam turns into a step of about `lr` in either direction), compared at 2e-3.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

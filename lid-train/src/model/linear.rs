@@ -180,6 +180,8 @@ impl Linear {
         }
         let mut dx = dx;
         if let Some(lora) = &self.lora {
+            // Invariant: the forward pass stores `x A^T` for every LoRA layer backward reaches.
+            #[allow(clippy::expect_used)]
             let u = lora_u.expect("LoRA backward needs the forward's x A^T");
             let (a, b) = (store.data(lora.a), store.data(lora.b));
             let r = lora.rank;

@@ -176,6 +176,9 @@ impl Init {
                 } else {
                     f64::from(self.std)
                 };
+                // Invariant: N(0, 0.02) is a valid normal distribution (the fallback for an
+                // invalid std).
+                #[allow(clippy::expect_used)]
                 let normal = Normal::new(0.0, std)
                     .unwrap_or_else(|_| Normal::new(0.0, 0.02).expect("valid"));
                 (0..n)
@@ -208,6 +211,8 @@ impl ParamSource<'_> {
                 .chain(alternatives.iter().cloned())
                 .find(|n| weights.contains(n));
             if let Some(found) = found {
+                // Invariant: `find` above kept only names that `contains` confirmed.
+                #[allow(clippy::expect_used)]
                 let (got_shape, data) = weights.take(&found).expect("present: checked by contains");
                 if got_shape != shape {
                     return Err(Error::Shape {
