@@ -57,6 +57,10 @@ def batches(a, tok, n_micro, gen):
     lines = [l for l in lines if l.strip()]
     if not lines:
         sys.exit(f"{a.texts}: no text")
+    if tok.pad_token is None:
+        # Llama-family tokenizers ship without one; padded positions are masked out of the
+        # attention and the labels, so which id fills them does not matter.
+        tok.pad_token = tok.eos_token
     pad_id = tok.pad_token_id
     out, cursor = [], 0
     for _ in range(n_micro):
