@@ -58,9 +58,10 @@ def batches(a, tok, n_micro, gen):
     if not lines:
         sys.exit(f"{a.texts}: no text")
     if tok.pad_token is None:
-        # Llama-family tokenizers ship without one; padded positions are masked out of the
-        # attention and the labels, so which id fills them does not matter.
-        tok.pad_token = tok.eos_token
+        # Llama-family tokenizers ship without one (and a tokenizer.json exported from a GGUF has
+        # no eos either); padded positions are masked out of the attention and the labels, so
+        # which id fills them does not matter.
+        tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.convert_ids_to_tokens(0)
     pad_id = tok.pad_token_id
     out, cursor = [], 0
     for _ in range(n_micro):
