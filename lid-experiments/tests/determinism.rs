@@ -80,8 +80,8 @@ fn strip(value: &mut serde_json::Value) {
     }
 }
 
-/// The comparable content of a file: bytes, or for JSON the value without times, for Markdown
-/// the text without `<number> s` durations.
+/// The comparable content of a file: bytes, or for JSON the value without times, for CSV the
+/// rows without timing columns, for Markdown the text without `<number> s` durations.
 fn comparable(path: &Path) -> Vec<u8> {
     let bytes = std::fs::read(path).unwrap();
     let name = path.file_name().unwrap().to_string_lossy();
@@ -89,6 +89,27 @@ fn comparable(path: &Path) -> Vec<u8> {
         let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         strip(&mut v);
         return v.to_string().into_bytes();
+    }
+    if name.ends_with(".csv") {
+        // lid-train's metrics.csv has a `seconds` column (wall time per update): dropped.
+        let text = String::from_utf8(bytes).unwrap();
+        let header: Vec<&str> = text.lines().next().unwrap_or("").split(',').collect();
+        let timed: Vec<usize> = (0..header.len())
+            .filter(|&i| TIME_KEYS.contains(&header[i]))
+            .collect();
+        return text
+            .lines()
+            .map(|line| {
+                line.split(',')
+                    .enumerate()
+                    .filter(|(i, _)| !timed.contains(i))
+                    .map(|(_, c)| c)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            .into_bytes();
     }
     if name.ends_with(".md") {
         let text = String::from_utf8(bytes).unwrap();

@@ -255,6 +255,20 @@ fn checkpoints_load_back_and_in_lid_embed() {
             Some(&mut capture),
         )
         .unwrap();
+    // For tools/golden/train/check_checkpoint_transformers.py: the checkpoint and lid-train's
+    // hidden states of `ids`, which the script compares with `transformers` loading the folder.
+    if let Some(keep) = std::env::var_os("LID_KEEP_CHECKPOINT") {
+        let keep = PathBuf::from(keep);
+        std::fs::create_dir_all(&keep).unwrap();
+        for entry in std::fs::read_dir(ckpt).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                std::fs::copy(&path, keep.join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        let states = serde_json::json!({ "ids": ids, "hidden_states": capture.states });
+        std::fs::write(keep.join("lid_hidden_states.json"), states.to_string()).unwrap();
+    }
     let loaded = lid_embed::load_model(ckpt, &candle_core::Device::Cpu).unwrap();
     let input =
         candle_core::Tensor::from_vec(ids.clone(), (1, ids.len()), &candle_core::Device::Cpu)
