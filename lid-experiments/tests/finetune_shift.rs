@@ -31,6 +31,8 @@ fn corpus(dir: &Path, name: &str, words: &[&str], n: usize) -> PathBuf {
 
 fn settings(dir: &Path) -> FinetuneSettings {
     let mut s = FinetuneSettings::quick();
+    // The quick preset drops the fine-tuned weights after measuring; these tests read them.
+    s.keep_checkpoint = true;
     s.model = tiny_gpt2();
     s.objective = Objective::CausalLm;
     let a = corpus(
