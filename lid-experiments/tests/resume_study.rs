@@ -29,6 +29,8 @@ fn grokking(out: &Path, resume: bool) -> Command {
         "0.4,0.5",
         "--steps",
         "400",
+        "--checkpoint-every",
+        "20",
         "--out",
         p(out),
     ])
@@ -71,6 +73,27 @@ fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
                     let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
                     strip(&mut v);
                     bytes = v.to_string().into_bytes();
+                }
+                if name.ends_with(".csv") {
+                    // lid-train's metrics.csv has a `seconds` column (wall time per update).
+                    let text = String::from_utf8(bytes).unwrap();
+                    let header: Vec<&str> = text.lines().next().unwrap_or("").split(',').collect();
+                    let timed: Vec<usize> = (0..header.len())
+                        .filter(|&i| header[i] == "seconds")
+                        .collect();
+                    bytes = text
+                        .lines()
+                        .map(|line| {
+                            line.split(',')
+                                .enumerate()
+                                .filter(|(i, _)| !timed.contains(i))
+                                .map(|(_, c)| c)
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                        .into_bytes();
                 }
                 if name.ends_with(".md") {
                     // Durations ("Wall clock 9 s.") differ; every other word must not.
@@ -131,9 +154,19 @@ fn matrix_killed_run_study() {
     child.wait().unwrap();
     assert!(killed, "the second run never reached step 200");
     assert!(!cut.join("COMPLETE").exists(), "killed before the end");
-    assert!(cut
-        .join("runs/frac0.40_seed46/checkpoint.safetensors")
-        .is_file());
+    // The finished first run left its lid-train checkpoint (training/checkpoint-<step>/).
+    let finished = cut.join("runs/frac0.40_seed46/training");
+    assert!(
+        std::fs::read_dir(&finished)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .any(
+                |e| e.file_name().to_string_lossy().starts_with("checkpoint-")
+                    && e.path().join("trainer_state.json").is_file()
+            ),
+        "no checkpoint in {}",
+        finished.display()
+    );
 
     // Without --resume the folder is refused (it is not empty).
     let o = grokking(&cut, false).output().unwrap();

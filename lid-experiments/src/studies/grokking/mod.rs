@@ -92,6 +92,9 @@ pub struct GrokkingArgs {
     /// Override the probe interval.
     #[arg(long)]
     pub probe_every: Option<u64>,
+    /// Override the checkpoint interval (a killed run resumes from its latest checkpoint).
+    #[arg(long)]
+    pub checkpoint_every: Option<u64>,
     /// Override the probed positions.
     #[arg(long, value_enum)]
     pub probe_positions: Option<ProbePositions>,
@@ -151,6 +154,9 @@ impl GrokkingArgs {
         }
         if let Some(pos) = self.probe_positions {
             c.probe.positions = pos;
+        }
+        if let Some(every) = self.checkpoint_every {
+            c.checkpoint_every = every;
         }
         c.resolve()
     }
