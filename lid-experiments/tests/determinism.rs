@@ -5,6 +5,8 @@
 //! the JSON/Markdown reports before comparing (every removed key is listed in `TIME_KEYS`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -91,41 +93,12 @@ fn comparable(path: &Path) -> Vec<u8> {
         return v.to_string().into_bytes();
     }
     if name.ends_with(".csv") {
-        // lid-train's metrics.csv has a `seconds` column (wall time per update): dropped.
         let text = String::from_utf8(bytes).unwrap();
-        let header: Vec<&str> = text.lines().next().unwrap_or("").split(',').collect();
-        let timed: Vec<usize> = (0..header.len())
-            .filter(|&i| TIME_KEYS.contains(&header[i]))
-            .collect();
-        return text
-            .lines()
-            .map(|line| {
-                line.split(',')
-                    .enumerate()
-                    .filter(|(i, _)| !timed.contains(i))
-                    .map(|(_, c)| c)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-            .into_bytes();
+        return common::without_columns(&text, &TIME_KEYS).into_bytes();
     }
     if name.ends_with(".md") {
         let text = String::from_utf8(bytes).unwrap();
-        let words: Vec<&str> = text.split(' ').collect();
-        let kept: Vec<&str> = words
-            .iter()
-            .enumerate()
-            .filter(|(i, w)| {
-                let next_is_s = words
-                    .get(i + 1)
-                    .is_some_and(|n| n.starts_with("s.") || *n == "s");
-                !(next_is_s && w.parse::<f64>().is_ok())
-            })
-            .map(|(_, w)| *w)
-            .collect();
-        return kept.join(" ").into_bytes();
+        return common::without_durations(&text).into_bytes();
     }
     bytes
 }

@@ -10,6 +10,8 @@
 //! refuse; tested here too).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -75,42 +77,12 @@ fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
                     bytes = v.to_string().into_bytes();
                 }
                 if name.ends_with(".csv") {
-                    // lid-train's metrics.csv has a `seconds` column (wall time per update).
                     let text = String::from_utf8(bytes).unwrap();
-                    let header: Vec<&str> = text.lines().next().unwrap_or("").split(',').collect();
-                    let timed: Vec<usize> = (0..header.len())
-                        .filter(|&i| header[i] == "seconds")
-                        .collect();
-                    bytes = text
-                        .lines()
-                        .map(|line| {
-                            line.split(',')
-                                .enumerate()
-                                .filter(|(i, _)| !timed.contains(i))
-                                .map(|(_, c)| c)
-                                .collect::<Vec<_>>()
-                                .join(",")
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                        .into_bytes();
+                    bytes = common::without_columns(&text, &["seconds"]).into_bytes();
                 }
                 if name.ends_with(".md") {
-                    // Durations ("Wall clock 9 s.") differ; every other word must not.
                     let text = String::from_utf8(bytes).unwrap();
-                    let words: Vec<&str> = text.split(' ').collect();
-                    let kept: Vec<&str> = words
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, w)| {
-                            let unit = words
-                                .get(i + 1)
-                                .is_some_and(|n| *n == "s" || n.starts_with("s."));
-                            !(unit && w.parse::<f64>().is_ok())
-                        })
-                        .map(|(_, w)| *w)
-                        .collect();
-                    bytes = kept.join(" ").into_bytes();
+                    bytes = common::without_durations(&text).into_bytes();
                 }
                 out.push((path.strip_prefix(dir).unwrap().display().to_string(), bytes));
             }
