@@ -5,9 +5,11 @@
 # Targets (docs/fuzzing.md):
 #   without candle: input_npy, input_safetensors (the `lid` CLI's readers), cloud_estimate (PointCloud
 #     + BruteForce / KdTree against the ExhaustiveSearch oracle + TwoNN), dialogue_data (lid-data:
-#     MultiWOZ 2.1, ConvLab unified, EmoWOZ, chatterbot YAML, the Wikipedia markup stripper);
+#     MultiWOZ 2.1, ConvLab unified, EmoWOZ, chatterbot YAML, the Wikipedia markup stripper),
+#     run_metrics (lid-data: the sweeps' metric files, TripPy-R eval_res JSON and the CSVs);
 #   with lid-embed (feature `embed`, builds candle): gguf, model_config, tokenizer_json, corpus;
-#   with lid-train (feature `train`): weight_file.
+#   with lid-train (feature `train`): weight_file, train_checkpoint (checkpoint::restore and
+#     read_state, the reader of Trainer::resume and the sweeps).
 # Installs cargo-fuzz (crates.io, --locked) when it is missing. Seeds come from fuzz/seeds/<target>
 # (committed); new corpus entries go to fuzz/corpus/<target> and crashes to fuzz/artifacts/<target>
 # (both git-ignored). Reproduce a crash with:
@@ -22,8 +24,8 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-light=(input_npy input_safetensors cloud_estimate dialogue_data)
-heavy=(gguf model_config tokenizer_json corpus weight_file)
+light=(input_npy input_safetensors cloud_estimate dialogue_data run_metrics)
+heavy=(gguf model_config tokenizer_json corpus weight_file train_checkpoint)
 if [ "${#targets[@]}" -eq 0 ]; then
     targets=("${light[@]}")
     if [ -z "${FUZZ_NO_CANDLE:-}" ]; then
@@ -59,7 +61,8 @@ for target in "${targets[@]}"; do
     dict=()
     case "$target" in
         input_npy) dict=(-dict=dicts/npy.dict) ;;
-        input_safetensors | weight_file) dict=(-dict=dicts/safetensors.dict) ;;
+        input_safetensors | weight_file | train_checkpoint) dict=(-dict=dicts/safetensors.dict) ;;
+        run_metrics) dict=(-dict=dicts/metrics.dict) ;;
         gguf) dict=(-dict=dicts/gguf.dict) ;;
         model_config | tokenizer_json | corpus | dialogue_data) dict=(-dict=dicts/json.dict) ;;
     esac

