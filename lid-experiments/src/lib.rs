@@ -12,6 +12,7 @@
 //!
 //! Where to add a study, an estimator, a backend or a model: `docs/architecture.md`.
 #![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cli;
 pub mod error;

@@ -1,6 +1,7 @@
 //! `lid embed` end to end on the committed tiny RoBERTa fixture (lid-embed/tests/fixtures): the
 //! single-.npy contract, the directory output read back through `lid_embed::output::read_layer`, and
 //! clear errors for a GPU device on a CPU build and for an unknown model.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -5,6 +5,7 @@
 //! i.e. the paper's path. Tolerance, relative per point: 1e-12 for the D = 16 ball (direct distances on
 //! both sides), 1e-8 for the D = 256 union cloud (scikit-learn's dot-product distances on the peer
 //! side; helper A measured 1.2e-9).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

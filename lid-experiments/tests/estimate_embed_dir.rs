@@ -1,6 +1,7 @@
 //! `lid estimate DIR` on a `lid embed` output folder: every shard of the chosen layer is read in
 //! order (the estimates equal those of the same layer written as one `.npy`), the manifest's model,
 //! layer and corpus reach the JSON report, and a missing or ambiguous layer is a clear error.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,6 +1,7 @@
 //! The figures of `run::plot` through `RunFolder::write_figure`: both files are written with the
 //! announced pixel size, text reaches the SVG, known values and markers are drawn, and data a figure
 //! cannot show is an error naming the figure, not a broken image.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 use lid_experiments::run::plot::{
     render_png, BoxPlot, BoxRow, Figure, LinePlot, Marker, Panel, RefLine, Series, StackedPlot,

@@ -1,6 +1,7 @@
 //! The fine-tuning-shift study end to end on the tiny GPT-2 fixture (lid-embed's, random weights)
 //! with small text corpora: the run folder is complete and `summary.csv` has the contracted columns;
 //! `lid compare` ranks corpora; the comparison statistics on planted samples.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,6 @@
 //! The grokking study on lid-train: dataset, model size, training, probe, resume, the device path,
 //! and the analysis of peaks, onsets and leads.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 use lid_embed::DeviceKind;
 use lid_experiments::studies::grokking::config::{ModelConfig, StudyConfig};

@@ -7,6 +7,7 @@
 //!    rotary model only warns.
 //!
 //! Fixtures: the committed tiny models of lid-embed and the golden ball cloud of lid-core.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

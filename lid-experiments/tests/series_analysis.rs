@@ -1,5 +1,6 @@
 //! The checkpoint-series analysis on synthetic series with planted features. (The metric-file
 //! readers are tested in lid-data, `tests/run_metrics.rs`.)
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 use lid_experiments::studies::series::analysis::{analyse, SeriesRow};
 

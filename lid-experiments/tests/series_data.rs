@@ -1,6 +1,7 @@
 //! The probe texts of a checkpoint series from the dataset readers, on lid-data's hand-written
 //! fixtures (`lid-data/tests/fixtures/`): MultiWOZ 2.1 as TripPy-R turn inputs, EmoWOZ user
 //! utterances, and a malformed file named with its dialogue and field.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 use std::path::{Path, PathBuf};
 

@@ -9,6 +9,7 @@
 //! the same bytes as an unsharded sweep; a shard killed mid-run and rerun computes only the units
 //! without a result file; a merge of an incomplete sweep is refused with the missing units named;
 //! the CLI names the flag of every bad argument.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

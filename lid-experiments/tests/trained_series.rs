@@ -2,6 +2,7 @@
 //! series is written, swept and merged; `series.csv` and `summary.json` follow the contract.
 //! Needs the offline assets (`scripts/fetch-assets.sh`); fails when they are missing and `CI` is
 //! set, prints a skip line otherwise.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 use std::path::{Path, PathBuf};
 

@@ -9,6 +9,7 @@
 //! - lPCA (Fukunaga-Olsen) on affine pieces: exact (M2: 3 in R^5, M9: 20 in R^20).
 //! - Local (pointwise, L = 64) means: within 20 % on the 5-ball (boundary effects and small
 //!   neighbourhoods bias local estimates downwards) and 15 % on the swiss roll.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 use lid_core::estimators::CdfConvention;
 use lid_core::synthetic::{Benchmark, Manifold};

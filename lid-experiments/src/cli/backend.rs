@@ -1,6 +1,5 @@
 //! The `--knn` flag of `lid estimate` and `lid knn`: which [`NeighborSearch`] backend of `lid-knn`
 //! builds the graph.
-#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 

@@ -18,7 +18,6 @@
 //! with the same flags continues from the last checkpoint, skipping the batches done, and writes
 //! the same bytes as an uninterrupted run (`tests/resume_embed.rs`). Errors of the library name
 //! the flag they come from (`--batch-size 0: ...`).
-#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 

@@ -31,7 +31,6 @@
 //! - `--sample` larger than the input: all rows are used (in the seeded random order), stated.
 //!
 //! Every refused setting names the flag the user typed (`--neighbors 0: ...`).
-#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -920,7 +919,6 @@ fn print_summary(r: &EstimateReport) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use clap::Parser;

@@ -9,6 +9,8 @@
 //! This file is self-contained (its own [`InputError`], no `crate::` paths): the fuzz targets in
 //! `fuzz/` compile it directly, without the rest of `lid-experiments` and its candle dependency. The
 //! crate's [`crate::error::Error`] wraps [`InputError`].
+// Also denied for the whole library (src/lib.rs); repeated here for the fuzz targets, which compile
+// this file as a module of their own crate, outside those lints. (Its unit tests allow them again.)
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Read;

@@ -6,7 +6,6 @@
 //! under temporary names, renamed when both are complete. With `--knn hnsw` on coordinates whose
 //! scale would overflow `f32` squared distances, a note on stderr says that the index works on an
 //! exactly rescaled copy (see `lid_knn::Hnsw`).
-#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 use std::time::Instant;

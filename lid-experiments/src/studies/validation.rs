@@ -212,6 +212,9 @@ impl ValidationConfig {
 
     /// The quick reproduction suite: basic shapes and the M1-M13 benchmark set, every estimator,
     /// `N` in {1000, 4000}, `L = 64`, seed 2025. About a minute in release on 2 cores.
+    // Invariant: the preset's settings are constants that pass `new`'s checks (unit test
+    // `quick_preset_is_valid_and_overrides_are_checked`); no user input reaches this call.
+    #[allow(clippy::expect_used)]
     pub fn quick() -> Self {
         Self::new(
             quick_manifolds(),
@@ -414,12 +417,17 @@ pub fn run_validation(
 
 /// The wide table: one row per (manifold, N), one column per estimator, cells `estimate` (two
 /// decimals) or `err`.
+// Invariant: every row is the four leading cells plus one chunk of `chunks_exact(width)`, so it
+// has exactly `4 + width` cells, the number of headers; `push_row` cannot refuse it. (`width` >= 1:
+// `ValidationConfig::new` refuses an empty estimator list.)
+#[allow(clippy::expect_used)]
 pub fn wide_table(config: &ValidationConfig, result: &ValidationResult) -> Table {
     let mut headers = vec!["manifold".to_string(), "d".into(), "D".into(), "N".into()];
     headers.extend(config.estimators.iter().map(|e| e.name().to_string()));
     let mut table = Table::new(headers);
     let width = config.estimators.len();
-    for chunk in result.rows.chunks(width) {
+    // run_validation pushes exactly one row per estimator per (manifold, N).
+    for chunk in result.rows.chunks_exact(width) {
         let first = &chunk[0];
         let mut row = vec![
             first.manifold.clone(),
@@ -431,14 +439,16 @@ pub fn wide_table(config: &ValidationConfig, result: &ValidationResult) -> Table
             Some(v) => format!("{v:.2}"),
             None => "err".into(),
         }));
-        // Invariant: run_validation pushes exactly one row per estimator per (manifold, N).
         table.push_row(row).expect("one cell per estimator column");
     }
     table
 }
 
 /// The long table: every [`ValidationRow`] as CSV-ready strings.
-pub fn long_table(result: &ValidationResult) -> Table {
+///
+/// # Errors
+/// Never (nine cells for nine columns; a row-length mismatch is a bug).
+pub fn long_table(result: &ValidationResult) -> Result<Table> {
     let mut table = Table::new([
         "manifold",
         "intrinsic_dim",
@@ -452,25 +462,26 @@ pub fn long_table(result: &ValidationResult) -> Table {
     ]);
     let opt = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.6}"));
     for r in &result.rows {
-        table
-            .push_row([
-                r.manifold.clone(),
-                r.intrinsic_dim.to_string(),
-                r.ambient_dim.to_string(),
-                r.n.to_string(),
-                r.estimator.clone(),
-                opt(r.estimate),
-                opt(r.relative_error),
-                opt(r.local_std),
-                r.error.clone().unwrap_or_default(),
-            ])
-            .expect("nine cells for nine columns");
+        table.push_row([
+            r.manifold.clone(),
+            r.intrinsic_dim.to_string(),
+            r.ambient_dim.to_string(),
+            r.n.to_string(),
+            r.estimator.clone(),
+            opt(r.estimate),
+            opt(r.relative_error),
+            opt(r.local_std),
+            r.error.clone().unwrap_or_default(),
+        ])?;
     }
-    table
+    Ok(table)
 }
 
 /// Median |relative error| of every estimator at every N over the manifolds (the key table).
-pub fn accuracy_table(config: &ValidationConfig, result: &ValidationResult) -> Table {
+///
+/// # Errors
+/// Never (one cell per column: name, one per size, failures; a mismatch is a bug).
+pub fn accuracy_table(config: &ValidationConfig, result: &ValidationResult) -> Result<Table> {
     let mut headers = vec!["estimator".to_string()];
     headers.extend(
         config
@@ -500,11 +511,9 @@ pub fn accuracy_table(config: &ValidationConfig, result: &ValidationResult) -> T
             .filter(|r| r.estimator == spec.name() && r.error.is_some())
             .count();
         row.push(failed.to_string());
-        table
-            .push_row(row)
-            .expect("one cell per column: name, one per size, failures");
+        table.push_row(row)?;
     }
-    table
+    Ok(table)
 }
 
 /// The figure of pointwise TwoNN at the largest N per manifold, with the true dimension marked.
@@ -565,7 +574,8 @@ pub fn ratio_figure(config: &ValidationConfig, result: &ValidationResult) -> Box
     }
 }
 
-fn box_stats_table(figure: &BoxPlot, stats: &[BoxStats]) -> Table {
+/// Never fails for ten cells in ten columns (a row-length mismatch is a bug).
+fn box_stats_table(figure: &BoxPlot, stats: &[BoxStats]) -> Result<Table> {
     let mut table = Table::new([
         "row",
         "count",
@@ -580,22 +590,20 @@ fn box_stats_table(figure: &BoxPlot, stats: &[BoxStats]) -> Table {
     ]);
     for (row, s) in figure.rows.iter().zip(stats) {
         let f = |v: f64| format!("{v:.6}");
-        table
-            .push_row([
-                row.label.clone(),
-                s.count.to_string(),
-                f(s.mean),
-                f(s.whisker_low),
-                f(s.q25),
-                f(s.median),
-                f(s.q75),
-                f(s.whisker_high),
-                s.outliers.to_string(),
-                row.reference.map_or(String::new(), f),
-            ])
-            .expect("ten cells for ten columns");
+        table.push_row([
+            row.label.clone(),
+            s.count.to_string(),
+            f(s.mean),
+            f(s.whisker_low),
+            f(s.q25),
+            f(s.median),
+            f(s.q75),
+            f(s.whisker_high),
+            s.outliers.to_string(),
+            row.reference.map_or(String::new(), f),
+        ])?;
     }
-    table
+    Ok(table)
 }
 
 /// Writes the run folder (see the module docs) and finishes it; returns the summary.
@@ -609,12 +617,12 @@ pub fn write_run(
 ) -> Result<StudySummary> {
     folder.write_config(config, &[config.seed])?;
     folder.write_json("results.json", result)?;
-    folder.write_table("table.csv", &long_table(result))?;
+    folder.write_table("table.csv", &long_table(result)?)?;
     let wide = wide_table(config, result);
     folder.write_table("table_wide.csv", &wide)?;
     let markdown = wide.to_markdown();
     folder.write_text("table.md", &markdown)?;
-    let accuracy = accuracy_table(config, result);
+    let accuracy = accuracy_table(config, result)?;
     folder.write_table("accuracy.csv", &accuracy)?;
 
     let mut figures = Vec::new();
@@ -622,7 +630,7 @@ pub fn write_run(
         let local = local_twonn_figure(config, result);
         folder.write_table(
             "local_twonn_box.csv",
-            &box_stats_table(&local, &local.stats()?),
+            &box_stats_table(&local, &local.stats()?)?,
         )?;
         folder.write_figure("local_twonn_box", &local)?;
         figures.push(FigureRef {
@@ -637,7 +645,7 @@ pub fn write_run(
     if !ratio.rows.is_empty() {
         folder.write_table(
             "ratio_by_estimator.csv",
-            &box_stats_table(&ratio, &ratio.stats()?),
+            &box_stats_table(&ratio, &ratio.stats()?)?,
         )?;
         folder.write_figure("ratio_by_estimator", &ratio)?;
         figures.push(FigureRef {

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::train::MetricsRow;
 use crate::run::{MeanStd, Table};
+use crate::Result;
 
 /// Events of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -219,7 +220,10 @@ pub fn table(summaries: &[RunSummary]) -> Vec<FractionRow> {
 }
 
 /// The table across fractions (`mean ± std` over seeds; `–` where no run has the event).
-pub fn fraction_table(rows: &[FractionRow]) -> Table {
+///
+/// # Errors
+/// Never (nine cells for nine columns; a row-length mismatch is a bug).
+pub fn fraction_table(rows: &[FractionRow]) -> Result<Table> {
     let fmt = |x: &Option<MeanStd>, digits: usize| {
         x.as_ref().map_or("–".to_string(), |m| m.display(digits))
     };
@@ -245,14 +249,16 @@ pub fn fraction_table(rows: &[FractionRow]) -> Table {
             fmt(&r.change_lead_steps, 0),
             fmt(&r.final_lid, 2),
             fmt(&r.final_val_acc, 3),
-        ])
-        .expect("nine cells for nine columns");
+        ])?;
     }
-    t
+    Ok(t)
 }
 
 /// The per-run summaries as a table (`summary.csv`).
-pub fn runs_table(summaries: &[RunSummary]) -> Table {
+///
+/// # Errors
+/// Never (seventeen cells for seventeen columns; a row-length mismatch is a bug).
+pub fn runs_table(summaries: &[RunSummary]) -> Result<Table> {
     let opt = |x: Option<String>| x.unwrap_or_default();
     let mut t = Table::new([
         "fraction",
@@ -292,8 +298,7 @@ pub fn runs_table(summaries: &[RunSummary]) -> Table {
             opt(s.final_val_lid.map(|v| v.to_string())),
             s.final_train_acc.to_string(),
             s.final_val_acc.to_string(),
-        ])
-        .expect("seventeen cells for seventeen columns");
+        ])?;
     }
-    t
+    Ok(t)
 }

@@ -140,6 +140,10 @@ pub fn all_triples(operation: Operation, p: u32) -> Result<Vec<(u32, u32, u32)>>
     match operation {
         Operation::S5 => {
             let perms = s5_elements();
+            // Invariant: `perms` holds all 120 permutations of 0..5 in lexicographic (sorted)
+            // order, and a composition of two permutations is again one of them, so the binary
+            // search always finds it.
+            #[allow(clippy::expect_used)]
             let index = |perm: &[u8; 5]| {
                 perms
                     .binary_search(perm)

@@ -190,7 +190,7 @@ pub fn run_cli(args: &GrokkingArgs) -> Result<()> {
             let (result, _) = merge_runs(out, &mut |msg| eprintln!("{msg}"))?;
             println!(
                 "{}",
-                fraction_table(&table(&result.summaries)).to_markdown()
+                fraction_table(&table(&result.summaries))?.to_markdown()
             );
             return Ok(());
         }
@@ -225,7 +225,7 @@ pub fn run_cli(args: &GrokkingArgs) -> Result<()> {
     })?;
     println!(
         "{}",
-        fraction_table(&table(&result.summaries)).to_markdown()
+        fraction_table(&table(&result.summaries))?.to_markdown()
     );
     println!("run folder: {}", path.display());
     Ok(())
@@ -491,9 +491,9 @@ fn write_outputs(
     folder: &RunFolder,
     result: &StudyResult,
 ) -> Result<StudySummary> {
-    folder.write_table("summary.csv", &runs_table(&result.summaries))?;
+    folder.write_table("summary.csv", &runs_table(&result.summaries)?)?;
     let fraction_rows = table(&result.summaries);
-    let across = fraction_table(&fraction_rows);
+    let across = fraction_table(&fraction_rows)?;
     folder.write_table("fractions.csv", &across)?;
     folder.write_json(
         "summary_runs.json",
