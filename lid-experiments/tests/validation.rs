@@ -43,7 +43,7 @@ fn estimators_recover_known_dimensions() {
         ValidationConfig::new(manifolds, EstimatorSpec::ALL.to_vec(), vec![2000], 64, 11).unwrap();
     let search = neighbor_search();
     let result = run_validation(&config, search.as_ref(), |_| {}).unwrap();
-    println!("{}", wide_table(&config, &result).to_markdown());
+    println!("{}", wide_table(&config, &result).unwrap().to_markdown());
     let mut failures = Vec::new();
     for row in &result.rows {
         let spec = *EstimatorSpec::ALL

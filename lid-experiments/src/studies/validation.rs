@@ -417,17 +417,26 @@ pub fn run_validation(
 
 /// The wide table: one row per (manifold, N), one column per estimator, cells `estimate` (two
 /// decimals) or `err`.
-// Invariant: every row is the four leading cells plus one chunk of `chunks_exact(width)`, so it
-// has exactly `4 + width` cells, the number of headers; `push_row` cannot refuse it. (`width` >= 1:
-// `ValidationConfig::new` refuses an empty estimator list.)
-#[allow(clippy::expect_used)]
-pub fn wide_table(config: &ValidationConfig, result: &ValidationResult) -> Table {
+///
+/// # Errors
+/// A result whose rows are not one per estimator per (manifold, N) (not one that
+/// [`run_validation`] made with `config`).
+pub fn wide_table(config: &ValidationConfig, result: &ValidationResult) -> Result<Table> {
     let mut headers = vec!["manifold".to_string(), "d".into(), "D".into(), "N".into()];
     headers.extend(config.estimators.iter().map(|e| e.name().to_string()));
     let mut table = Table::new(headers);
     let width = config.estimators.len();
     // run_validation pushes exactly one row per estimator per (manifold, N).
-    for chunk in result.rows.chunks_exact(width) {
+    if width == 0 || result.rows.len() % width != 0 {
+        return Err(Error::figure(
+            "validation table",
+            format!(
+                "{} result rows are not one per estimator ({width}) per manifold and size",
+                result.rows.len()
+            ),
+        ));
+    }
+    for chunk in result.rows.chunks(width) {
         let first = &chunk[0];
         let mut row = vec![
             first.manifold.clone(),
@@ -439,9 +448,9 @@ pub fn wide_table(config: &ValidationConfig, result: &ValidationResult) -> Table
             Some(v) => format!("{v:.2}"),
             None => "err".into(),
         }));
-        table.push_row(row).expect("one cell per estimator column");
+        table.push_row(row)?;
     }
-    table
+    Ok(table)
 }
 
 /// The long table: every [`ValidationRow`] as CSV-ready strings.
@@ -618,7 +627,7 @@ pub fn write_run(
     folder.write_config(config, &[config.seed])?;
     folder.write_json("results.json", result)?;
     folder.write_table("table.csv", &long_table(result)?)?;
-    let wide = wide_table(config, result);
+    let wide = wide_table(config, result)?;
     folder.write_table("table_wide.csv", &wide)?;
     let markdown = wide.to_markdown();
     folder.write_text("table.md", &markdown)?;
