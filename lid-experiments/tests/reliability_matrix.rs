@@ -1,6 +1,7 @@
 //! The bad-input matrix of docs/reliability.md for the command-line entry points: `lid estimate`,
-//! `lid knn`, `lid embed` and the study commands (`lid-experiments grokking | validate`), each row a
-//! test named `matrix_<input class>_<entry point>`. Every test runs the binary as a child process
+//! `lid knn`, `lid embed`, the study commands (`lid-experiments grokking | validate` as `_study`,
+//! `finetune-shift`, `dst`, `emowoz`), `lid compare` and `lid sweep run | merge`, each row a test
+//! named `matrix_<input class>_<entry point>`. Every test runs the binary as a child process
 //! and asserts what the user sees: the exit status, the message on stderr (naming the file, the
 //! flag, the row), the files left behind. The rows for killed runs are in `resume_embed.rs` and
 //! `resume_study.rs`; the library rows in each crate's `tests/reliability.rs`.
@@ -1082,4 +1083,684 @@ fn matrix_killed_run_embed_folder_estimate() {
     std::fs::create_dir(&folder).unwrap();
     std::fs::write(folder.join(lid_embed::output::PARTIAL_MARKER), "").unwrap();
     fails_with(&lid(&["estimate", p(&folder)]), &["incomplete", "PARTIAL"]);
+}
+
+// ---- Study commands with data and models: finetune-shift, dst, emowoz ---------------------------
+//
+// Every refusal comes before any training; a failure after the run folder exists leaves it without
+// `COMPLETE` (readers and `--resume` see an interrupted run, never a finished one).
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The tiny probe and data flags of a trained-series study on the tiny RoBERTa fixture.
+fn series_args<'a>(study: &'a str, model: &'a Path, out: &'a Path) -> Vec<&'a str> {
+    let mut args = vec![
+        study,
+        "--preset",
+        "quick",
+        "--model",
+        p(model),
+        "--seeds",
+        "1",
+    ];
+    if study == "dst" {
+        args.extend(["--dialogues", "20", "--epochs", "1"]);
+    } else {
+        args.extend(["--epochs", "1"]);
+    }
+    args.extend([
+        "--probe-sequences",
+        "20",
+        "--n-points",
+        "500",
+        "--neighbors",
+        "8",
+        "--out",
+        p(out),
+    ]);
+    args
+}
+
+/// A copy of a lid-data fixture folder (`multiwoz21`, `unified`, `emowoz`), to break a file of it.
+fn data_copy(name: &str, dir: &Path) -> PathBuf {
+    let src = repo().join("lid-data/tests/fixtures").join(name);
+    let out = dir.join(name);
+    std::fs::create_dir_all(&out).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), out.join(e.file_name())).unwrap();
+    }
+    out
+}
+
+/// Cuts a file to its first half.
+fn truncate_half(path: &Path) {
+    let bytes = std::fs::read(path).unwrap();
+    std::fs::write(path, &bytes[..bytes.len() / 2]).unwrap();
+}
+
+fn not_complete(out: &Path) {
+    assert!(
+        !out.join("COMPLETE").exists(),
+        "{} looks complete",
+        out.display()
+    );
+}
+
+#[test]
+fn matrix_bad_flags_finetune_shift() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("f");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["finetune-shift", "--preset", "quick", "--out", p(&out)];
+        args.extend_from_slice(extra);
+        experiments(&args)
+    };
+    fails_with(&run(&["--steps", "0"]), &["--steps"]);
+    fails_with(&run(&["--corpus", "no-such-corpus"]), &["no-such-corpus"]);
+    fails_with(
+        &experiments(&["finetune-shift", "--preset", "paper", "--out", p(&out)]),
+        &["--model"],
+    );
+    fails_with(&run(&["--resume"]), &["--resume"]);
+    assert!(!out.exists(), "no run folder for refused settings");
+}
+
+#[test]
+fn matrix_bad_flags_dst() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("d");
+    let model = fixture("tiny_roberta");
+    let run = |extra: &[&str]| {
+        let mut args = series_args("dst", &model, &out);
+        args.extend_from_slice(extra);
+        experiments(&args)
+    };
+    fails_with(&run(&["--checkpoint-every", "0"]), &["--checkpoint-every"]);
+    fails_with(&run(&["--epochs", "0"]), &["--epochs"]);
+    fails_with(&run(&["--neighbors", "2"]), &["--neighbors"]);
+    fails_with(&run(&["--n-points", "8"]), &["--n-points"]);
+    fails_with(&run(&["--probe-sequences", "0"]), &["--probe-sequences"]);
+    fails_with(
+        &run(&["--multiwoz21", "a", "--unified", "b"]),
+        &["--multiwoz21", "--unified"],
+    );
+    fails_with(
+        &experiments(&["dst", "--preset", "paper", "--out", p(&out)]),
+        &["--model"],
+    );
+    fails_with(
+        &experiments(&[
+            "dst",
+            "--preset",
+            "paper",
+            "--model",
+            p(&model),
+            "--out",
+            p(&out),
+        ]),
+        &["--multiwoz21"],
+    );
+    fails_with(
+        &experiments(&["dst", "--preset", "quick", "--resume"]),
+        &["--resume", "--out"],
+    );
+    assert!(!out.exists(), "no run folder for refused settings");
+}
+
+#[test]
+fn matrix_bad_flags_emowoz() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e");
+    let model = fixture("tiny_roberta");
+    let run = |extra: &[&str]| {
+        let mut args = series_args("emowoz", &model, &out);
+        args.extend_from_slice(extra);
+        experiments(&args)
+    };
+    fails_with(&run(&["--epochs", "0"]), &["--epochs"]);
+    fails_with(&run(&["--neighbors", "2"]), &["--neighbors"]);
+    fails_with(&run(&["--seeds", ""]), &["--seeds"]);
+    fails_with(
+        &experiments(&[
+            "emowoz",
+            "--preset",
+            "paper",
+            "--model",
+            p(&model),
+            "--out",
+            p(&out),
+        ]),
+        &["--emowoz"],
+    );
+    fails_with(
+        &experiments(&["emowoz", "--preset", "quick", "--resume"]),
+        &["--resume", "--out"],
+    );
+    assert!(!out.exists(), "no run folder for refused settings");
+}
+
+#[test]
+fn matrix_output_not_empty_trained_studies() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("keep.txt"), "mine").unwrap();
+    let model = fixture("tiny_roberta");
+    for study in ["dst", "emowoz"] {
+        fails_with(
+            &experiments(&series_args(study, &model, dir.path())),
+            &["not empty"],
+        );
+    }
+    fails_with(
+        &experiments(&[
+            "finetune-shift",
+            "--preset",
+            "quick",
+            "--out",
+            p(dir.path()),
+        ]),
+        &["not empty"],
+    );
+    assert_eq!(files_in(dir.path()), vec!["keep.txt".to_string()]);
+}
+
+#[test]
+fn matrix_unwritable_output_trained_studies() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("no/such/run");
+    let model = fixture("tiny_roberta");
+    for study in ["dst", "emowoz"] {
+        fails_with(
+            &experiments(&series_args(study, &model, &out)),
+            &["no/such"],
+        );
+        // A file where the folder should be.
+        let file = dir.path().join("file");
+        std::fs::write(&file, "x").unwrap();
+        fails_with(&experiments(&series_args(study, &model, &file)), &["file"]);
+    }
+    fails_with(
+        &experiments(&["finetune-shift", "--preset", "quick", "--out", p(&out)]),
+        &["no/such"],
+    );
+}
+
+/// A model folder that does not exist, and one without its weights: the error names the path and
+/// the folder is left without `COMPLETE`. (The data are lid-data's fixtures, read before the model.)
+#[test]
+fn matrix_missing_model_trained_studies() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-model");
+    let data = repo().join("lid-data/tests/fixtures");
+    let (mw, ew) = (data.join("multiwoz21"), data.join("emowoz"));
+    for (study, flag, data) in [("dst", "--multiwoz21", &mw), ("emowoz", "--emowoz", &ew)] {
+        let broken = model_copy("tiny_roberta", &dir.path().join(study));
+        std::fs::remove_file(broken.join("model.safetensors")).unwrap();
+        for (i, (model, needle)) in [(&missing, "no-such-model"), (&broken, "model.safetensors")]
+            .into_iter()
+            .enumerate()
+        {
+            let out = dir.path().join(format!("{study}-{i}"));
+            let mut args = series_args(study, model, &out);
+            args.extend([flag, p(data)]);
+            fails_with(&experiments(&args), &[needle]);
+            not_complete(&out);
+        }
+    }
+    let c = corpus(dir.path(), 40);
+    let out = dir.path().join("f");
+    fails_with(
+        &experiments(&[
+            "finetune-shift",
+            "--preset",
+            "quick",
+            "--model",
+            p(&missing),
+            "--corpus",
+            p(&c),
+            "--other-corpus",
+            p(&c),
+            "--out",
+            p(&out),
+        ]),
+        &["no-such-model"],
+    );
+    not_complete(&out);
+}
+
+/// `--multiwoz21` / `--unified` folders with a truncated or missing file: the error names the file.
+#[test]
+fn matrix_corrupt_dialogue_data_dst() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture("tiny_roberta");
+    let case = |flag: &str, data: &Path, needle: &str, i: usize| {
+        let out = dir.path().join(format!("d{i}"));
+        let mut args = series_args("dst", &model, &out);
+        args.extend([flag, p(data)]);
+        fails_with(&experiments(&args), &[needle]);
+        not_complete(&out);
+    };
+    let m = data_copy("multiwoz21", &dir.path().join("a"));
+    truncate_half(&m.join("data.json"));
+    case("--multiwoz21", &m, "data.json", 0);
+    let m = data_copy("multiwoz21", &dir.path().join("b"));
+    std::fs::remove_file(m.join("valListFile.txt")).unwrap();
+    case("--multiwoz21", &m, "valListFile.txt", 1);
+    case("--multiwoz21", &dir.path().join("nowhere"), "nowhere", 2);
+    let u = data_copy("unified", &dir.path().join("c"));
+    truncate_half(&u.join("dialogues.json"));
+    case("--unified", &u, "dialogues.json", 3);
+    let u = data_copy("unified", &dir.path().join("d"));
+    truncate_half(&u.join("ontology.json"));
+    case("--unified", &u, "ontology.json", 4);
+}
+
+/// `--emowoz` folders with a truncated or missing file: the error names the file.
+#[test]
+fn matrix_corrupt_dialogue_data_emowoz() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture("tiny_roberta");
+    let case = |data: &Path, needle: &str, i: usize| {
+        let out = dir.path().join(format!("e{i}"));
+        let mut args = series_args("emowoz", &model, &out);
+        args.extend(["--emowoz", p(data)]);
+        fails_with(&experiments(&args), &[needle]);
+        not_complete(&out);
+    };
+    let e = data_copy("emowoz", &dir.path().join("a"));
+    truncate_half(&e.join("emowoz-multiwoz.json"));
+    case(&e, "emowoz-multiwoz.json", 0);
+    let e = data_copy("emowoz", &dir.path().join("b"));
+    std::fs::remove_file(e.join("data-split.json")).unwrap();
+    case(&e, "data-split.json", 1);
+    let e = data_copy("emowoz", &dir.path().join("c"));
+    truncate_half(&e.join("data-split.json"));
+    case(&e, "data-split.json", 2);
+    case(&dir.path().join("nowhere"), "nowhere", 3);
+}
+
+/// A fine-tuning corpus file with a broken JSONL line: the error names the file and the line.
+#[test]
+fn matrix_corrupt_corpus_finetune_shift() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"text\": \"a hotel\"}\n{\"text\": \n").unwrap();
+    let out = dir.path().join("f");
+    fails_with(
+        &experiments(&[
+            "finetune-shift",
+            "--preset",
+            "quick",
+            "--model",
+            p(&fixture("tiny_gpt2")),
+            "--corpus",
+            p(&bad),
+            "--other-corpus",
+            p(&corpus(dir.path(), 40)),
+            "--out",
+            p(&out),
+        ]),
+        &["bad.jsonl", "line 2"],
+    );
+    not_complete(&out);
+}
+
+/// `lid-experiments finetune-shift` has no `--resume` (a quick run is a minute); a run killed
+/// during training leaves its folder without `COMPLETE`.
+#[test]
+fn matrix_killed_run_finetune_shift() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus(dir.path(), 400);
+    let other = dir.path().join("other.txt");
+    let lines: Vec<String> = (0..200)
+        .map(|i| format!("train {} leaves at {} from the station", i % 13, i % 24))
+        .collect();
+    std::fs::write(&other, lines.join("\n")).unwrap();
+    let out = dir.path().join("f");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lid-experiments"))
+        .args([
+            "finetune-shift",
+            "--preset",
+            "quick",
+            "--model",
+            p(&fixture("tiny_gpt2")),
+            "--max-length",
+            "64",
+            "--neighbors",
+            "8",
+            "--n-points",
+            "100",
+            "--steps",
+            "100000",
+            "--corpus",
+            p(&c),
+            "--other-corpus",
+            p(&other),
+            "--out",
+            p(&out),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Training has started once lid-train's output folder exists.
+    let started = std::time::Instant::now();
+    while !out.join("training").exists() && started.elapsed().as_secs() < 60 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finetune-shift ended before training"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let finished = child.try_wait().unwrap().is_some();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!finished, "finetune-shift finished 100,000 updates");
+    assert!(out.join("training").exists(), "training never started");
+    not_complete(&out);
+}
+
+// ---- lid compare -----------------------------------------------------------------------------
+
+fn compare_args<'a>(a: &'a Path, b: &'a Path, corpus: &'a Path, out: &'a Path) -> Vec<&'a str> {
+    vec![
+        "compare",
+        "--model",
+        p(a),
+        "--model",
+        p(b),
+        "--corpus",
+        p(corpus),
+        "--sequences",
+        "20",
+        "--n-points",
+        "100",
+        "--neighbors",
+        "8",
+        "--max-length",
+        "32",
+        "--out",
+        p(out),
+    ]
+}
+
+#[test]
+fn matrix_bad_flags_compare() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus(dir.path(), 40);
+    let m = fixture("tiny_roberta");
+    let out = dir.path().join("c");
+    let run = |extra: &[&str]| {
+        let mut args = compare_args(&m, &m, &c, &out);
+        args.extend_from_slice(extra);
+        lid(&args)
+    };
+    fails_with(&run(&["--model", p(&m)]), &["--model", "exactly two"]);
+    fails_with(&run(&["--sequences", "1"]), &["--sequences"]);
+    fails_with(&run(&["--neighbors", "2"]), &["--neighbors"]);
+    fails_with(&run(&["--corpus", "no-such-corpus"]), &["no-such-corpus"]);
+    assert!(!out.exists(), "no run folder for refused flags");
+}
+
+#[test]
+fn matrix_output_not_empty_compare() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus(dir.path(), 40);
+    let m = fixture("tiny_roberta");
+    let out = dir.path().join("c");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("keep.txt"), "mine").unwrap();
+    fails_with(
+        &lid(&compare_args(&m, &m, &c, &out)),
+        &["--out", "not empty"],
+    );
+    assert_eq!(files_in(&out), vec!["keep.txt".to_string()]);
+}
+
+#[test]
+fn matrix_unwritable_output_compare() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus(dir.path(), 40);
+    let m = fixture("tiny_roberta");
+    fails_with(
+        &lid(&compare_args(&m, &m, &c, &dir.path().join("no/such/c"))),
+        &["--out", "no/such"],
+    );
+    fails_with(&lid(&compare_args(&m, &m, &c, &c)), &["--out"]);
+}
+
+/// Models that do not exist, a model folder without weights, the output folder of a (killed)
+/// `lid embed` given as a model: the error names the path; no run folder looks complete.
+#[test]
+fn matrix_missing_model_compare() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus(dir.path(), 40);
+    let m = fixture("tiny_roberta");
+    let out = dir.path().join("c");
+    let missing = dir.path().join("no-such-model");
+    fails_with(
+        &lid(&compare_args(&m, &missing, &c, &out)),
+        &["no-such-model"],
+    );
+    not_complete(&out);
+    let broken = model_copy("tiny_roberta", dir.path());
+    std::fs::remove_file(broken.join("model.safetensors")).unwrap();
+    let out = dir.path().join("c2");
+    fails_with(
+        &lid(&compare_args(&m, &broken, &c, &out)),
+        &["model.safetensors"],
+    );
+    not_complete(&out);
+    // An embedding folder left by a killed `lid embed` (PARTIAL marker, no manifest).
+    let emb = dir.path().join("emb");
+    std::fs::create_dir(&emb).unwrap();
+    std::fs::write(emb.join("PARTIAL"), "").unwrap();
+    std::fs::write(emb.join("progress.json"), "{}").unwrap();
+    let out = dir.path().join("c3");
+    fails_with(&lid(&compare_args(&m, &emb, &c, &out)), &["emb"]);
+    not_complete(&out);
+}
+
+/// Two models with different tokenizers (a RoBERTa and a GPT-2 with equal vocabulary sizes) used
+/// to be compared on the base model's token ids without a word; refused, naming the token.
+#[test]
+fn matrix_mismatched_models_compare() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus(dir.path(), 40);
+    let out = dir.path().join("c");
+    fails_with(
+        &lid(&compare_args(
+            &fixture("tiny_roberta"),
+            &fixture("tiny_gpt2"),
+            &c,
+            &out,
+        )),
+        &["--model", "tiny_gpt2", "tokenizer differs", "tiny_roberta"],
+    );
+    not_complete(&out);
+}
+
+#[test]
+fn matrix_corrupt_corpus_compare() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"text\": \"a hotel\"}\n{\"text\": \n").unwrap();
+    let m = fixture("tiny_roberta");
+    let out = dir.path().join("c");
+    fails_with(
+        &lid(&compare_args(&m, &m, &bad, &out)),
+        &["bad.jsonl", "line 2"],
+    );
+    not_complete(&out);
+}
+
+// ---- lid sweep run | merge --------------------------------------------------------------------
+
+/// The tiny sweep of `scripts/slurm/fixture/` with lid-train's tiny BERT copied as every
+/// checkpoint (seeds 1, 2 x steps 10, 20, 30; see `sweep_tiny_model.rs`); returns the spec.
+fn sweep_fixture(dir: &Path) -> PathBuf {
+    let src = repo().join("scripts/slurm/fixture");
+    for name in [
+        "spec.json",
+        "tokenizer.json",
+        "train.txt",
+        "validation.txt",
+        "checkpoints/seed1/metrics.csv",
+        "checkpoints/seed2/metrics.csv",
+    ] {
+        let to = dir.join(name);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(src.join(name), &to).unwrap();
+    }
+    let model = repo().join("lid-train/tests/fixtures/bert_cls/model");
+    for seed in [1, 2] {
+        for step in [10, 20, 30] {
+            let to = dir.join(format!("checkpoints/seed{seed}/checkpoint-{step}"));
+            std::fs::create_dir_all(&to).unwrap();
+            for f in ["config.json", "model.safetensors"] {
+                std::fs::copy(model.join(f), to.join(f)).unwrap();
+            }
+        }
+    }
+    dir.join("spec.json")
+}
+
+fn sweep_run(spec: &Path, out: &Path) -> Output {
+    lid(&["sweep", "run", "--spec", p(spec), "--out", p(out)])
+}
+
+#[test]
+fn matrix_bad_flags_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = sweep_fixture(dir.path());
+    let out = dir.path().join("s");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["sweep", "run", "--spec", p(&spec), "--out", p(&out)];
+        args.extend_from_slice(extra);
+        lid(&args)
+    };
+    fails_with(
+        &run(&["--task-index", "0"]),
+        &["--task-index", "--task-count"],
+    );
+    fails_with(
+        &run(&["--task-index", "2", "--task-count", "2"]),
+        &["--task-index 2"],
+    );
+    fails_with(&run(&["--threads", "0"]), &["--threads"]);
+    fails_with(
+        &lid(&["sweep", "run", "--spec", "/no/such.json", "--out", p(&out)]),
+        &["--spec /no/such.json"],
+    );
+    assert!(!out.exists(), "no sweep folder for refused flags");
+}
+
+#[test]
+fn matrix_output_not_empty_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = sweep_fixture(dir.path());
+    // A folder holding other files is not taken for a sweep; `merge` of a folder without a sweep
+    // is refused.
+    fails_with(&sweep_run(&spec, dir.path()), &["--out", "holds no sweep"]);
+    fails_with(
+        &lid(&[
+            "sweep",
+            "merge",
+            "--out",
+            p(&dir.path().join("checkpoints")),
+        ]),
+        &["checkpoints", "no sweep was started here"],
+    );
+    not_complete(&dir.path().join("checkpoints"));
+}
+
+#[test]
+fn matrix_unwritable_output_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = sweep_fixture(dir.path());
+    fails_with(
+        &sweep_run(&spec, &dir.path().join("no/such/out")),
+        &["--out", "does not exist"],
+    );
+    fails_with(
+        &sweep_run(&spec, &dir.path().join("train.txt")),
+        &["--out", "not a folder"],
+    );
+    fails_with(
+        &lid(&[
+            "sweep",
+            "merge",
+            "--out",
+            p(&dir.path().join("no/such/out")),
+        ]),
+        &["--out"],
+    );
+}
+
+/// A spec that is not JSON, one with an unknown field, one whose checkpoints are missing: the error
+/// names the spec file (with line and column, or the field) or the missing path; nothing is
+/// written.
+#[test]
+fn matrix_corrupt_spec_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = sweep_fixture(dir.path());
+    let text = std::fs::read_to_string(&spec).unwrap();
+    let out = dir.path().join("s");
+    std::fs::write(&spec, &text[..text.len() / 2]).unwrap();
+    fails_with(&sweep_run(&spec, &out), &["spec.json", "line"]);
+    fails_with(
+        &lid(&["sweep", "units", "--spec", p(&spec)]),
+        &["spec.json"],
+    );
+    std::fs::write(&spec, text.replace("\"sample\": null", "\"sampel\": null")).unwrap();
+    fails_with(&sweep_run(&spec, &out), &["spec.json", "sampel"]);
+    assert!(!out.exists(), "nothing written for a bad spec");
+    // Checkpoints named by the spec that are not there.
+    std::fs::write(&spec, &text).unwrap();
+    std::fs::remove_dir_all(dir.path().join("checkpoints/seed2")).unwrap();
+    std::fs::remove_dir_all(dir.path().join("checkpoints/seed1/checkpoint-20")).unwrap();
+    std::fs::write(
+        &spec,
+        text.replace(
+            "{\"seed_folders\": {\"root\": \"checkpoints\"}}",
+            "{\"list\": [{\"seed\": 1, \"step\": 20, \"path\": \"checkpoints/seed1/checkpoint-20\"}]}",
+        ),
+    )
+    .unwrap();
+    fails_with(&sweep_run(&spec, &out), &["checkpoint-20"]);
+    std::fs::write(
+        &spec,
+        text.replace("\"root\": \"checkpoints\"", "\"root\": \"no-such-root\""),
+    )
+    .unwrap();
+    fails_with(&sweep_run(&spec, &out), &["no-such-root"]);
+    assert!(!out.exists(), "nothing written for missing checkpoints");
+}
+
+/// A `metrics.csv` with a step that is not a number, or a row cut short: `lid sweep merge` (which
+/// reads the metrics) names the file; the sweep folder is not marked complete.
+#[test]
+fn matrix_corrupt_metrics_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = sweep_fixture(dir.path());
+    let metrics = dir.path().join("checkpoints/seed1/metrics.csv");
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    let out = dir.path().join("s");
+    succeeds(&sweep_run(&spec, &out));
+    let merge = || lid(&["sweep", "merge", "--out", p(&out)]);
+    std::fs::write(&metrics, text.replacen("\n10,", "\nten,", 1)).unwrap();
+    fails_with(&merge(), &["metrics.csv", "ten"]);
+    not_complete(&out);
+    std::fs::write(&metrics, text.replacen("1.1,0.8", "1.1,abc", 1)).unwrap();
+    fails_with(&merge(), &["metrics.csv", "abc"]);
+    not_complete(&out);
+    let cut: String = text.lines().take(3).collect::<Vec<_>>().join("\n") + "\n10,0.001";
+    std::fs::write(&metrics, cut).unwrap();
+    fails_with(&merge(), &["metrics.csv"]);
+    not_complete(&out);
+    std::fs::write(&metrics, &text).unwrap();
+    succeeds(&merge());
+    assert!(out.join("COMPLETE").is_file());
 }

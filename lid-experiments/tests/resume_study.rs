@@ -5,6 +5,12 @@
 //! `config.json` and `COMPLETE` hold times and the command line and are not compared). Matrix row "killed runs" x
 //! study commands of docs/reliability.md.
 //!
+//! The same for the trained-series studies `dst` and `emowoz` (`matrix_killed_run_dst`,
+//! `matrix_killed_run_emowoz`): two seeds on lid-embed's tiny RoBERTa fixture, killed once the
+//! second seed has written its first checkpoint; on resume no complete checkpoint is written again
+//! (their files keep their modification times), the finished seed logs no evaluation, and every
+//! output equals an uninterrupted run's.
+//!
 //! The validation study (`lid-experiments validate`) has no resume: it runs in seconds and writes
 //! its folder only at the end (a killed run leaves a folder without `COMPLETE`, which readers
 //! refuse; tested here too).
@@ -52,6 +58,8 @@ fn strip(value: &mut serde_json::Value) {
             map.values_mut().for_each(strip);
         }
         serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+        // A study's headline ends in "Wall clock 9 s.".
+        serde_json::Value::String(s) => *s = common::without_durations(s),
         _ => {}
     }
 }
@@ -200,4 +208,223 @@ fn matrix_killed_run_validate() {
     child.wait().unwrap();
     assert!(!finished, "validate finished within 0.5 s");
     assert!(!out.join("COMPLETE").exists());
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `lid-experiments <study>` on lid-embed's tiny RoBERTa (3 layers, width 32) with a tiny probe.
+fn trained_study(study: &str, extra: &[&str], out: &Path, resume: bool) -> Command {
+    let model = repo().join("lid-embed/tests/fixtures/tiny_roberta");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lid-experiments"));
+    c.args([study, "--preset", "quick", "--model", p(&model)])
+        .args(extra)
+        .args([
+            "--probe-sequences",
+            "40",
+            "--n-points",
+            "1000",
+            "--neighbors",
+            "10",
+            "--out",
+            p(out),
+        ])
+        .env("RUST_BACKTRACE", "0");
+    if resume {
+        c.arg("--resume");
+    }
+    c
+}
+
+/// Every file of every complete `checkpoint-<step>/` below `checkpoints`, with its modification time.
+fn checkpoint_files(checkpoints: &Path) -> Vec<(PathBuf, std::time::SystemTime)> {
+    let mut out = Vec::new();
+    for seed in std::fs::read_dir(checkpoints).unwrap() {
+        for ck in std::fs::read_dir(seed.unwrap().path()).unwrap() {
+            let ck = ck.unwrap().path();
+            let name = ck.file_name().unwrap().to_string_lossy().into_owned();
+            if ck.is_dir() && name.starts_with("checkpoint-") {
+                for f in std::fs::read_dir(&ck).unwrap() {
+                    let f = f.unwrap();
+                    if f.path().is_file() {
+                        out.push((f.path(), f.metadata().unwrap().modified().unwrap()));
+                    }
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Kills `study` (seeds `first`, `second`) once `second` has a complete checkpoint, resumes it,
+/// and compares with an uninterrupted run.
+fn killed_trained_study(study: &str, extra: &[&str], first: u64, second: u64) {
+    // The offline dialogues are composed from convlab's MultiWOZ templates (the offline assets;
+    // lid-data's fixtures are too small to kill a run in the middle of a seed).
+    let assets =
+        std::env::var_os("LID_ASSETS").map_or_else(|| repo().join("assets"), PathBuf::from);
+    let templates = assets.join("convlab/multiwoz/auto_user_template_nlg.json");
+    if !templates.is_file() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{} is missing under CI: run scripts/fetch-assets.sh",
+            templates.display()
+        );
+        eprintln!(
+            "SKIPPED: {} is missing (scripts/fetch-assets.sh)",
+            templates.display()
+        );
+        return;
+    }
+    // Both runs write into the same path (the sweep's plan names its checkpoint files): the
+    // uninterrupted run's folder is moved aside before the killed run starts.
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("run");
+    let full = dir.path().join("full");
+    let o = trained_study(study, extra, &cut, false).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::rename(&cut, &full).unwrap();
+
+    let mut child = trained_study(study, extra, &cut, false)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let seed_dir = cut.join(format!("checkpoints/seed{second}"));
+    let has_checkpoint = || {
+        std::fs::read_dir(&seed_dir).is_ok_and(|entries| {
+            entries.filter_map(|e| e.ok()).any(|e| {
+                e.file_name().to_string_lossy().starts_with("checkpoint-")
+                    && e.path().join("trainer_state.json").is_file()
+            })
+        })
+    };
+    loop {
+        if has_checkpoint() {
+            child.kill().unwrap(); // SIGKILL
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{study} ended before seed {second} wrote a checkpoint"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.wait().unwrap();
+    assert!(!cut.join("COMPLETE").exists(), "killed before the end");
+    // lid-train writes a seed's metrics.csv when its last update is done: the kill landed during
+    // the second seed's training, after its first checkpoint.
+    assert!(
+        !seed_dir.join("metrics.csv").exists(),
+        "seed {second} finished training before the kill; the test needs a later kill"
+    );
+    assert!(cut
+        .join(format!("checkpoints/seed{first}/metrics.csv"))
+        .is_file());
+    let before = checkpoint_files(&cut.join("checkpoints"));
+    assert!(before
+        .iter()
+        .any(|(f, _)| f.starts_with(&seed_dir) && f.ends_with("trainer_state.json")));
+
+    // Without --resume the folder is refused (it is not empty).
+    let o = trained_study(study, extra, &cut, false).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not empty"));
+
+    let o = trained_study(study, extra, &cut, true).output().unwrap();
+    let log = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{log}");
+    assert!(
+        log.contains(&format!(
+            "seed {first}: continuing from the checkpoint of update"
+        )) && log.contains(&format!(
+            "seed {second}: continuing from the checkpoint of update"
+        )),
+        "{log}"
+    );
+    // The finished seed is not evaluated (nor trained) again.
+    assert!(
+        !log.lines()
+            .any(|l| l.starts_with(&format!("  seed {first} "))),
+        "seed {first} was trained again: {log}"
+    );
+    // No complete checkpoint was written again: every file that the pruning of weights left has
+    // the modification time it had when the run was killed.
+    let after = checkpoint_files(&cut.join("checkpoints"));
+    let mut kept = 0;
+    for (f, t) in &before {
+        if let Some((_, u)) = after.iter().find(|(g, _)| g == f) {
+            assert_eq!(t, u, "{} was written again", f.display());
+            kept += 1;
+        } else {
+            let name = f.file_name().unwrap().to_string_lossy();
+            assert!(
+                name == "model.safetensors" || name == "optimizer.safetensors",
+                "{} disappeared",
+                f.display()
+            );
+        }
+    }
+    assert!(kept > 0);
+    assert!(cut.join("COMPLETE").is_file());
+    same_outputs(&full, &cut, study);
+
+    // A complete folder is not resumed: refused, left complete.
+    let o = trained_study(study, extra, &cut, true).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        !o.status.success() && err.contains("--out") && err.contains("complete"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(cut.join("COMPLETE").is_file());
+    // A kill after the checkpoint weights were pruned but before `COMPLETE` was written: every
+    // seed is finished without weights; the resumed run trains nothing and writes the same bytes.
+    std::fs::remove_file(cut.join("COMPLETE")).unwrap();
+    let o = trained_study(study, extra, &cut, true).output().unwrap();
+    let log = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{log}");
+    assert!(log.contains(&format!("seed {second}: finished")), "{log}");
+    same_outputs(&full, &cut, study);
+}
+
+fn same_outputs(full: &Path, cut: &Path, study: &str) {
+    let (a, b) = (tree(full), tree(cut));
+    let names = |t: &[(String, Vec<u8>)]| t.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&a), names(&b));
+    for ((name, x), (_, y)) in a.iter().zip(&b) {
+        assert!(
+            x == y,
+            "{name} differs between the resumed and the uninterrupted {study} run"
+        );
+    }
+}
+
+/// `lid-experiments dst --resume`: 40 offline dialogues, 36 updates per seed, a checkpoint every 12.
+#[test]
+fn matrix_killed_run_dst() {
+    killed_trained_study(
+        "dst",
+        &[
+            "--seeds",
+            "40,41",
+            "--dialogues",
+            "40",
+            "--epochs",
+            "6",
+            "--checkpoint-every",
+            "12",
+        ],
+        40,
+        41,
+    );
+}
+
+/// `lid-experiments emowoz --resume`: the dialogue-act stand-in, 6 epochs of 9 updates per seed, a
+/// checkpoint every 2 epochs.
+#[test]
+fn matrix_killed_run_emowoz() {
+    killed_trained_study("emowoz", &["--seeds", "50,51", "--epochs", "6"], 50, 51);
 }

@@ -103,14 +103,12 @@ pub fn run(args: &CompareArgs) -> Result<()> {
             )
         })
         .collect::<Result<Vec<_>>>()?;
+    // The other model is loaded (and its tokenizer checked) before anything is measured.
+    let other = prepare_model(&args.models[1], args.max_length)?;
+    same_token_ids(&probes, &other.tokenizer, &args.models[0], &args.models[1])?;
     let mut estimates = Vec::new();
     for (i, path) in args.models.iter().enumerate() {
-        let prepared = if i == 0 {
-            None
-        } else {
-            Some(prepare_model(path, args.max_length)?)
-        };
-        let model = prepared.as_ref().unwrap_or(&base);
+        let model = if i == 0 { &base } else { &other };
         let mut per_corpus = Vec::new();
         for p in &probes {
             let e = measure(&model.loaded.model, &model.loaded.special, p, &settings, 0)?;
@@ -190,5 +188,36 @@ pub fn run(args: &CompareArgs) -> Result<()> {
     })?;
     folder.finish()?;
     println!("{markdown}");
+    Ok(())
+}
+
+/// Both models are measured on the token ids of the base model's tokenizer: every sampled token
+/// must have the same id in the other model's vocabulary (a RoBERTa and a GPT-2 of equal vocabulary
+/// size would otherwise be compared on meaningless inputs, with no error).
+fn same_token_ids(
+    probes: &[ProbeCorpus],
+    other: &lid_embed::tokenize::TextTokenizer,
+    base_path: &std::path::Path,
+    other_path: &std::path::Path,
+) -> Result<()> {
+    for p in probes {
+        for (seq, tokens) in p.sequences.iter().zip(&p.tokens) {
+            for (&id, token) in seq.ids.iter().zip(tokens) {
+                let got = other.token_to_id(token);
+                if got != Some(id) {
+                    return Err(Error::flag(
+                        "--model",
+                        other_path.display(),
+                        format!(
+                            "its tokenizer differs from that of {} (token {token:?} of corpus {}: id {id} there, {} here); lid compare measures both models on the same token ids, so compare models that share a tokenizer (a model and its fine-tuned checkpoints)",
+                            base_path.display(),
+                            p.name,
+                            got.map_or_else(|| "none".to_string(), |g| g.to_string())
+                        ),
+                    ));
+                }
+            }
+        }
+    }
     Ok(())
 }

@@ -45,14 +45,30 @@ pub fn train_seeds(
     log: &mut dyn FnMut(&str),
 ) -> Result<()> {
     for &seed in seeds {
-        let (model, task) = build(seed)?;
         let settings = config(seed);
         log(&format!(
             "seed {seed}: {} updates, a checkpoint every {:?}",
             settings.steps, settings.checkpoint_every
         ));
-        let mut trainer = Trainer::new(model, settings, Some(tokenizer.to_path_buf()))?;
         let dir = checkpoints.join(format!("seed{seed}"));
+        // A seed whose final checkpoint lost its weights to `prune_checkpoint_weights` was
+        // finished and measured by a run killed before it marked the folder complete: nothing
+        // is left to train, and its weights could not be loaded. (Its settings are not compared
+        // with lid-train's fingerprint, which needs the weights; `--resume` of a complete folder
+        // is refused by `study_folder`, so only that kill reaches this.)
+        if let Some((step, latest)) = lid_train::checkpoint::list_checkpoints(&dir).pop() {
+            if step == settings.steps
+                && dir.join("metrics.csv").is_file()
+                && !latest.join("model.safetensors").exists()
+            {
+                log(&format!(
+                    "seed {seed}: finished (update {step}; its weights were pruned after the series was measured)"
+                ));
+                continue;
+            }
+        }
+        let (model, task) = build(seed)?;
+        let mut trainer = Trainer::new(model, settings, Some(tokenizer.to_path_buf()))?;
         if let Some(step) = trainer.resume(&dir, &*task)? {
             log(&format!(
                 "seed {seed}: continuing from the checkpoint of update {step}"
@@ -71,6 +87,60 @@ pub fn train_seeds(
         })?;
     }
     Ok(())
+}
+
+/// The run folder of a trained-series study: `--resume` continues an interrupted folder (a
+/// complete one is refused and left as it is: its checkpoint weights are pruned, and it has
+/// nothing to continue); otherwise a new folder.
+///
+/// # Errors
+/// A complete folder given to `--resume`; as [`RunFolder::create`] / [`RunFolder::resume`].
+pub fn study_folder(out: Option<&Path>, resume: bool, study: &str) -> Result<RunFolder> {
+    match out {
+        Some(dir) if resume => {
+            if dir.join(crate::run::COMPLETE_MARKER).is_file() {
+                return Err(crate::error::Error::flag(
+                    "--out",
+                    dir.display(),
+                    "the run is complete; nothing to resume (give another --out to run again)",
+                ));
+            }
+            RunFolder::resume(dir, study)
+        }
+        Some(dir) => RunFolder::create(dir, study),
+        None => RunFolder::timestamped("runs", study),
+    }
+}
+
+/// Checks a study's probe before any training, naming the flag of a bad value (`--probe-sequences`,
+/// `--n-points`, `--neighbors`): a probe that cannot run would otherwise fail only after every seed
+/// is trained.
+///
+/// # Errors
+/// [`crate::error::Error::Flag`] naming the flag.
+pub fn check_probe_flags(probe: &ProbeSpec) -> Result<()> {
+    use crate::error::Error;
+    if probe.sequences == 0 {
+        return Err(Error::flag("--probe-sequences", 0, "must be at least 1"));
+    }
+    let settings = probe.settings();
+    if settings.neighbors < 3 {
+        return Err(Error::flag(
+            "--neighbors",
+            settings.neighbors,
+            "local TwoNN needs L >= 3",
+        ));
+    }
+    if settings.n_points <= settings.neighbors {
+        return Err(Error::flag(
+            "--n-points",
+            settings.n_points,
+            format!("N must exceed L = {} (--neighbors)", settings.neighbors),
+        ));
+    }
+    settings
+        .check()
+        .map_err(|e| Error::flag("--neighbors", settings.neighbors, e))
 }
 
 /// Measures the series ([`measure_series`]), prunes the checkpoint weights unless `keep`, and

@@ -43,7 +43,9 @@ use crate::run::{RunFolder, StudySummary};
 use crate::studies::models::prepare_model;
 use crate::studies::series::data::{separator, turn_texts};
 use crate::studies::series::spec::ProbeSpec;
-use crate::studies::trained_series::{finish_series_study, train_seeds, SplitTexts};
+use crate::studies::trained_series::{
+    check_probe_flags, finish_series_study, study_folder, train_seeds, SplitTexts,
+};
 use crate::studies::Study;
 
 /// Named presets.
@@ -190,9 +192,16 @@ impl DstSettings {
         self.optimizer.check()?;
         self.dialogues.check()?;
         ensure!(!self.seeds.is_empty(), "--seeds: at least one seed");
+        ensure!(self.max_length >= 2, "--max-length must be at least 2");
+        ensure!(self.batch_size > 0, "batch size must be positive");
         ensure!(
-            self.batch_size > 0 && self.epochs > 0.0 && self.checkpoint_every > 0,
-            "batch size, epochs and checkpoint interval must be positive"
+            self.epochs > 0.0,
+            "--epochs {}: must be positive",
+            self.epochs
+        );
+        ensure!(
+            self.checkpoint_every > 0,
+            "--checkpoint-every 0: must be positive"
         );
         ensure!(
             (0.0..1.0).contains(&self.warmup_fraction),
@@ -266,6 +275,18 @@ pub struct DstArgs {
     /// Train on a ConvLab-3 unified-format dataset folder (`dialogues.json`, `ontology.json`).
     #[arg(long)]
     pub unified: Option<PathBuf>,
+    /// Tokens per input, for training and for the probe (at most the model's positions).
+    #[arg(long)]
+    pub max_length: Option<usize>,
+    /// Probe sequences sampled per split for the LID of every checkpoint, M.
+    #[arg(long)]
+    pub probe_sequences: Option<usize>,
+    /// Points kept after deduplication in every probe, N.
+    #[arg(long)]
+    pub n_points: Option<usize>,
+    /// Neighbourhood size of the probe, L.
+    #[arg(long)]
+    pub neighbors: Option<usize>,
 }
 
 /// Runs `lid-experiments dst`.
@@ -308,6 +329,20 @@ pub fn run_cli(args: &DstArgs) -> Result<()> {
     if let Some(dir) = &args.unified {
         s.source = Some(DialogueSource::Unified(dir.clone()));
     }
+    if let Some(n) = args.max_length {
+        s.max_length = n;
+        s.probe.max_length = n;
+    }
+    if let Some(m) = args.probe_sequences {
+        s.probe.sequences = m;
+    }
+    if let Some(n) = args.n_points {
+        s.probe.n_points = n;
+    }
+    if let Some(l) = args.neighbors {
+        s.probe.neighbors = l;
+    }
+    check_probe_flags(&s.probe)?;
     if args.preset == Preset::Paper && s.source.is_none() {
         return Err(crate::error::Error::flag(
             "--multiwoz21",
@@ -316,11 +351,7 @@ pub fn run_cli(args: &DstArgs) -> Result<()> {
         ));
     }
     s.check()?;
-    let folder = match &args.out {
-        Some(dir) if args.resume => RunFolder::resume(dir, "dst")?,
-        Some(dir) => RunFolder::create(dir, "dst")?,
-        None => RunFolder::timestamped("runs", "dst")?,
-    };
+    let folder = study_folder(args.out.as_deref(), args.resume, "dst")?;
     let summary = run_study(&s, folder, &mut |line| eprintln!("{line}"))?;
     println!("{}", summary.headline);
     Ok(())

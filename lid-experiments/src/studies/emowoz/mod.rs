@@ -37,7 +37,9 @@ use crate::error::{ensure, Result};
 use crate::run::{RunFolder, StudySummary};
 use crate::studies::models::prepare_model;
 use crate::studies::series::spec::ProbeSpec;
-use crate::studies::trained_series::{finish_series_study, train_seeds, SplitTexts};
+use crate::studies::trained_series::{
+    check_probe_flags, finish_series_study, study_folder, train_seeds, SplitTexts,
+};
 use crate::studies::Study;
 
 /// Named presets.
@@ -157,9 +159,11 @@ impl EmowozSettings {
     pub fn check(&self) -> Result<()> {
         self.optimizer.check()?;
         ensure!(!self.seeds.is_empty(), "--seeds: at least one seed");
+        ensure!(self.max_length >= 2, "--max-length must be at least 2");
+        ensure!(self.epochs > 0, "--epochs 0: must be positive");
         ensure!(
-            self.epochs > 0 && self.batch_size > 0 && self.checkpoint_every_epochs > 0,
-            "epochs, batch size and checkpoint interval must be positive"
+            self.batch_size > 0 && self.checkpoint_every_epochs > 0,
+            "batch size and checkpoint interval must be positive"
         );
         ensure!(
             (0.0..1.0).contains(&self.dropout),
@@ -212,6 +216,18 @@ pub struct EmowozArgs {
     /// `emowoz-dialmage.json`) instead of the offline stand-in; the paper preset needs it.
     #[arg(long)]
     pub emowoz: Option<PathBuf>,
+    /// Tokens per input, for training and for the probe (at most the model's positions).
+    #[arg(long)]
+    pub max_length: Option<usize>,
+    /// Probe sequences sampled per split for the LID of every checkpoint, M.
+    #[arg(long)]
+    pub probe_sequences: Option<usize>,
+    /// Points kept after deduplication in every probe, N.
+    #[arg(long)]
+    pub n_points: Option<usize>,
+    /// Neighbourhood size of the probe, L.
+    #[arg(long)]
+    pub neighbors: Option<usize>,
 }
 
 /// Runs `lid-experiments emowoz`.
@@ -242,6 +258,20 @@ pub fn run_cli(args: &EmowozArgs) -> Result<()> {
     if let Some(dir) = &args.emowoz {
         s.emowoz = Some(dir.clone());
     }
+    if let Some(n) = args.max_length {
+        s.max_length = n;
+        s.probe.max_length = n;
+    }
+    if let Some(m) = args.probe_sequences {
+        s.probe.sequences = m;
+    }
+    if let Some(n) = args.n_points {
+        s.probe.n_points = n;
+    }
+    if let Some(l) = args.neighbors {
+        s.probe.neighbors = l;
+    }
+    check_probe_flags(&s.probe)?;
     if args.preset == Preset::Paper && s.emowoz.is_none() {
         return Err(crate::error::Error::flag(
             "--emowoz",
@@ -250,11 +280,7 @@ pub fn run_cli(args: &EmowozArgs) -> Result<()> {
         ));
     }
     s.check()?;
-    let folder = match &args.out {
-        Some(dir) if args.resume => RunFolder::resume(dir, "emowoz")?,
-        Some(dir) => RunFolder::create(dir, "emowoz")?,
-        None => RunFolder::timestamped("runs", "emowoz")?,
-    };
+    let folder = study_folder(args.out.as_deref(), args.resume, "emowoz")?;
     let summary = run_study(&s, folder, &mut |line| eprintln!("{line}"))?;
     println!("{}", summary.headline);
     Ok(())

@@ -89,6 +89,9 @@ pub struct FinetuneArgs {
     /// The update whose weights are measured as "fine-tuned".
     #[arg(long)]
     pub measured_step: Option<u64>,
+    /// Tokens per sequence, for training and measuring (at most the model's positions).
+    #[arg(long)]
+    pub max_length: Option<usize>,
     /// Sequences sampled per corpus for the measurement, M.
     #[arg(long)]
     pub sequences_per_corpus: Option<usize>,
@@ -147,6 +150,9 @@ impl FinetuneArgs {
         }
         if let Some(n) = self.measured_step {
             s.measured_step = n;
+        }
+        if let Some(n) = self.max_length {
+            s.max_length = n;
         }
         if let Some(m) = self.sequences_per_corpus {
             s.sequences_per_corpus = m;
