@@ -256,10 +256,11 @@ pub fn read_lid_train_metrics(
     let mut out = BTreeMap::new();
     for row in records(path, &mut reader) {
         let (line, r) = row?;
+        // The step of every row is checked, evaluated or not: a damaged row is named, not skipped.
+        let step = cell_u64(path, line, "step", r.get(step_col))?;
         let Some(value) = cell_f64(path, line, metric, r.get(metric_col))? else {
             continue;
         };
-        let step = cell_u64(path, line, "step", r.get(step_col))?;
         let metrics = StepMetrics {
             metric: Some(value),
             val_loss: cell_f64(path, line, loss, r.get(loss_col))?,
