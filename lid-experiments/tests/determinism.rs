@@ -237,45 +237,9 @@ fn determinism_knn_graphs() {
     }
 }
 
-fn embed_corpus(dir: &Path, n: usize) -> PathBuf {
-    let words = [
-        "i",
-        "need",
-        "a",
-        "cheap",
-        "restaurant",
-        "in",
-        "the",
-        "centre",
-        "and",
-        "a",
-        "taxi",
-        "to",
-        "the",
-        "station",
-        "please",
-        "book",
-        "it",
-        "for",
-        "two",
-        "people",
-    ];
-    let lines: Vec<String> = (0..n)
-        .map(|i| {
-            (0..4 + (i * 7) % 29)
-                .map(|j| words[(i * 3 + j * 5) % words.len()])
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect();
-    let path = dir.join("corpus.txt");
-    std::fs::write(&path, lines.join("\n")).unwrap();
-    path
-}
-
 fn embeddings_identical(model: &Path, n: usize, layers: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let corpus = embed_corpus(dir.path(), n);
+    let corpus = common::word_corpus(dir.path(), n, 29);
     let outs: Vec<PathBuf> = THREADS
         .iter()
         .map(|t| {

@@ -113,6 +113,75 @@ fn study_writes_a_complete_folder_with_the_summary_contract() {
     assert_eq!(rows, rows2);
 }
 
+/// A run stopped after the measured checkpoint is on disk but before the fine-tuned model's
+/// measurement is saved (here: a panic from the log line that reports it, where a kill would
+/// land) is resumed without training or measuring the base model again: the fine-tuned weights are
+/// read back from `training/checkpoint-<measured step>` and the rows equal an uninterrupted run's.
+#[test]
+fn resume_after_the_measured_checkpoint_measures_it_without_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = settings(dir.path());
+    let (full, _) = run_study(
+        &s,
+        RunFolder::create(dir.path().join("full"), "finetune-shift").unwrap(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let out = dir.path().join("cut");
+    let folder = RunFolder::create(&out, "finetune-shift").unwrap();
+    let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_study(&s, folder, &mut |line| {
+            assert!(!line.starts_with("fine-tuned on"), "stopped: {line}");
+        })
+    }));
+    assert!(stopped.is_err(), "the run was not stopped");
+    assert!(out
+        .join("training/checkpoint-6/trainer_state.json")
+        .is_file());
+    assert!(out.join("measurements/base.json").is_file());
+    assert!(!out.join("measurements/tuned.json").exists());
+    assert!(!out.join("COMPLETE").exists());
+    let mut log = Vec::new();
+    let (rows, _) = run_study(
+        &s,
+        RunFolder::resume(&out, "finetune-shift").unwrap(),
+        &mut |line| log.push(line.to_string()),
+    )
+    .unwrap();
+    let log = log.join("\n");
+    assert!(
+        log.contains("fine-tuning: continuing from the checkpoint of update 6"),
+        "{log}"
+    );
+    assert!(!log.contains("  update "), "trained again: {log}");
+    assert!(!log.contains("base on "), "base measured again: {log}");
+    assert!(log.contains("fine-tuned on hotels"), "{log}");
+    assert_eq!(rows, full);
+    for f in ["local/hotels-tuned.csv", "local/weather-base.csv"] {
+        assert_eq!(
+            std::fs::read(out.join(f)).unwrap(),
+            std::fs::read(dir.path().join("full").join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    assert!(out.join("COMPLETE").is_file());
+    // Resuming under other settings is refused, naming the measurement file and the setting.
+    let mut other = s.clone();
+    other.probe.neighbors = 9;
+    std::fs::remove_file(out.join("COMPLETE")).unwrap();
+    let err = run_study(
+        &other,
+        RunFolder::resume(&out, "finetune-shift").unwrap(),
+        &mut |_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("measurements/base.json") && err.contains("probe"),
+        "{err}"
+    );
+}
+
 #[test]
 fn compare_ranks_corpora_and_refuses_a_third_model() {
     let dir = tempfile::tempdir().unwrap();

@@ -1123,6 +1123,39 @@ fn series_args<'a>(study: &'a str, model: &'a Path, out: &'a Path) -> Vec<&'a st
     args
 }
 
+/// `lid-experiments <study>` with [`series_args`] followed by `extra`.
+fn run_series(study: &str, model: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = series_args(study, model, out);
+    args.extend_from_slice(extra);
+    experiments(&args)
+}
+
+/// The refusals dst and emowoz share, with nothing written to `out`: the paper preset without its
+/// real data (the error names `data_flag`), and `--resume` without `--out`.
+fn refuses_paper_without_data_and_bare_resume(
+    study: &str,
+    model: &Path,
+    out: &Path,
+    data_flag: &str,
+) {
+    fails_with(
+        &experiments(&[
+            study,
+            "--preset",
+            "paper",
+            "--model",
+            p(model),
+            "--out",
+            p(out),
+        ]),
+        &[data_flag],
+    );
+    fails_with(
+        &experiments(&[study, "--preset", "quick", "--resume"]),
+        &["--resume", "--out"],
+    );
+}
+
 /// A copy of a lid-data fixture folder (`multiwoz21`, `unified`, `emowoz`), to break a file of it.
 fn data_copy(name: &str, dir: &Path) -> PathBuf {
     let src = repo().join("lid-data/tests/fixtures").join(name);
@@ -1164,7 +1197,62 @@ fn matrix_bad_flags_finetune_shift() {
         &experiments(&["finetune-shift", "--preset", "paper", "--out", p(&out)]),
         &["--model"],
     );
-    fails_with(&run(&["--resume"]), &["--resume"]);
+    fails_with(
+        &experiments(&["finetune-shift", "--preset", "quick", "--resume"]),
+        &["--resume", "--out"],
+    );
+    fails_with(&run(&["--checkpoint-every", "0"]), &["--checkpoint-every"]);
+    assert!(!out.exists(), "no run folder for refused settings");
+}
+
+/// The same file as the fine-tuning corpus and an off-domain corpus (also through another
+/// spelling of its path), or twice among the off-domain ones: refused naming both flags and the
+/// canonical path, before any work; so are two files of the same name (their outputs would
+/// overwrite each other).
+#[test]
+fn matrix_bad_flags_finetune_shift_same_corpus() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus(dir.path(), 40);
+    let canonical = std::fs::canonicalize(&c).unwrap();
+    let other = dir.path().join("other.txt");
+    std::fs::write(&other, "the train leaves at noon\n").unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let same_name = dir.path().join("sub/corpus.txt");
+    std::fs::write(&same_name, "a taxi to the station\n").unwrap();
+    let detour = dir.path().join("sub/../corpus.txt");
+    let out = dir.path().join("f");
+    let run = |corpus: &Path, others: &str| {
+        experiments(&[
+            "finetune-shift",
+            "--preset",
+            "quick",
+            "--model",
+            p(&fixture("tiny_gpt2")),
+            "--corpus",
+            p(corpus),
+            "--other-corpus",
+            others,
+            "--out",
+            p(&out),
+        ])
+    };
+    let err = fails_with(
+        &run(&c, p(&c)),
+        &["--corpus", "--other-corpus", "same corpus"],
+    );
+    assert!(err.contains(p(&canonical)), "{err}");
+    fails_with(
+        &run(&c, p(&detour)),
+        &["--corpus", "--other-corpus", p(&canonical)],
+    );
+    fails_with(
+        &run(&c, &format!("{},{}", p(&other), p(&other))),
+        &["--other-corpus", "same corpus"],
+    );
+    fails_with(
+        &run(&c, p(&same_name)),
+        &["--other-corpus", "--corpus", "name corpus"],
+    );
     assert!(!out.exists(), "no run folder for refused settings");
 }
 
@@ -1173,11 +1261,7 @@ fn matrix_bad_flags_dst() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("d");
     let model = fixture("tiny_roberta");
-    let run = |extra: &[&str]| {
-        let mut args = series_args("dst", &model, &out);
-        args.extend_from_slice(extra);
-        experiments(&args)
-    };
+    let run = |extra: &[&str]| run_series("dst", &model, &out, extra);
     fails_with(&run(&["--checkpoint-every", "0"]), &["--checkpoint-every"]);
     fails_with(&run(&["--epochs", "0"]), &["--epochs"]);
     fails_with(&run(&["--neighbors", "2"]), &["--neighbors"]);
@@ -1191,22 +1275,7 @@ fn matrix_bad_flags_dst() {
         &experiments(&["dst", "--preset", "paper", "--out", p(&out)]),
         &["--model"],
     );
-    fails_with(
-        &experiments(&[
-            "dst",
-            "--preset",
-            "paper",
-            "--model",
-            p(&model),
-            "--out",
-            p(&out),
-        ]),
-        &["--multiwoz21"],
-    );
-    fails_with(
-        &experiments(&["dst", "--preset", "quick", "--resume"]),
-        &["--resume", "--out"],
-    );
+    refuses_paper_without_data_and_bare_resume("dst", &model, &out, "--multiwoz21");
     assert!(!out.exists(), "no run folder for refused settings");
 }
 
@@ -1215,30 +1284,11 @@ fn matrix_bad_flags_emowoz() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("e");
     let model = fixture("tiny_roberta");
-    let run = |extra: &[&str]| {
-        let mut args = series_args("emowoz", &model, &out);
-        args.extend_from_slice(extra);
-        experiments(&args)
-    };
+    let run = |extra: &[&str]| run_series("emowoz", &model, &out, extra);
     fails_with(&run(&["--epochs", "0"]), &["--epochs"]);
     fails_with(&run(&["--neighbors", "2"]), &["--neighbors"]);
     fails_with(&run(&["--seeds", ""]), &["--seeds"]);
-    fails_with(
-        &experiments(&[
-            "emowoz",
-            "--preset",
-            "paper",
-            "--model",
-            p(&model),
-            "--out",
-            p(&out),
-        ]),
-        &["--emowoz"],
-    );
-    fails_with(
-        &experiments(&["emowoz", "--preset", "quick", "--resume"]),
-        &["--resume", "--out"],
-    );
+    refuses_paper_without_data_and_bare_resume("emowoz", &model, &out, "--emowoz");
     assert!(!out.exists(), "no run folder for refused settings");
 }
 
@@ -1303,13 +1353,13 @@ fn matrix_missing_model_trained_studies() {
             .enumerate()
         {
             let out = dir.path().join(format!("{study}-{i}"));
-            let mut args = series_args(study, model, &out);
-            args.extend([flag, p(data)]);
-            fails_with(&experiments(&args), &[needle]);
+            fails_with(&run_series(study, model, &out, &[flag, p(data)]), &[needle]);
             not_complete(&out);
         }
     }
     let c = corpus(dir.path(), 40);
+    let other = dir.path().join("other.txt");
+    std::fs::write(&other, "the train leaves at noon\n").unwrap();
     let out = dir.path().join("f");
     fails_with(
         &experiments(&[
@@ -1321,7 +1371,7 @@ fn matrix_missing_model_trained_studies() {
             "--corpus",
             p(&c),
             "--other-corpus",
-            p(&c),
+            p(&other),
             "--out",
             p(&out),
         ]),
@@ -1337,9 +1387,10 @@ fn matrix_corrupt_dialogue_data_dst() {
     let model = fixture("tiny_roberta");
     let case = |flag: &str, data: &Path, needle: &str, i: usize| {
         let out = dir.path().join(format!("d{i}"));
-        let mut args = series_args("dst", &model, &out);
-        args.extend([flag, p(data)]);
-        fails_with(&experiments(&args), &[needle]);
+        fails_with(
+            &run_series("dst", &model, &out, &[flag, p(data)]),
+            &[needle],
+        );
         not_complete(&out);
     };
     let m = data_copy("multiwoz21", &dir.path().join("a"));
@@ -1364,9 +1415,10 @@ fn matrix_corrupt_dialogue_data_emowoz() {
     let model = fixture("tiny_roberta");
     let case = |data: &Path, needle: &str, i: usize| {
         let out = dir.path().join(format!("e{i}"));
-        let mut args = series_args("emowoz", &model, &out);
-        args.extend(["--emowoz", p(data)]);
-        fails_with(&experiments(&args), &[needle]);
+        fails_with(
+            &run_series("emowoz", &model, &out, &["--emowoz", p(data)]),
+            &[needle],
+        );
         not_complete(&out);
     };
     let e = data_copy("emowoz", &dir.path().join("a"));
@@ -1407,8 +1459,9 @@ fn matrix_corrupt_corpus_finetune_shift() {
     not_complete(&out);
 }
 
-/// `lid-experiments finetune-shift` has no `--resume` (a quick run is a minute); a run killed
-/// during training leaves its folder without `COMPLETE`.
+/// A `lid-experiments finetune-shift` run killed during training leaves its folder without
+/// `COMPLETE` (readers refuse it; `--resume` continues it: `resume_study.rs`,
+/// `matrix_killed_run_finetune_shift_resume`).
 #[test]
 fn matrix_killed_run_finetune_shift() {
     let dir = tempfile::tempdir().unwrap();

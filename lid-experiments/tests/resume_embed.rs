@@ -5,48 +5,14 @@
 //! docs/reliability.md.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()
-}
-
-fn corpus(dir: &Path, n: usize) -> PathBuf {
-    let words = [
-        "i",
-        "need",
-        "a",
-        "cheap",
-        "restaurant",
-        "in",
-        "the",
-        "centre",
-        "and",
-        "a",
-        "taxi",
-        "to",
-        "the",
-        "station",
-        "please",
-        "book",
-        "it",
-        "for",
-        "two",
-        "people",
-    ];
-    let lines: Vec<String> = (0..n)
-        .map(|i| {
-            (0..4 + (i * 7) % 41)
-                .map(|j| words[(i * 3 + j * 5) % words.len()])
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect();
-    let path = dir.join("corpus.txt");
-    std::fs::write(&path, lines.join("\n")).unwrap();
-    path
 }
 
 fn embed(model: &Path, corpus: &Path, out: &Path, resume: bool) -> Command {
@@ -108,7 +74,7 @@ fn matrix_killed_run_embed() {
     let dir = tempfile::tempdir().unwrap();
     let model =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../lid-embed/tests/fixtures/tiny_roberta");
-    let corpus = corpus(dir.path(), 3000);
+    let corpus = common::word_corpus(dir.path(), 3000, 41);
 
     // The reference: one uninterrupted run.
     let full = dir.path().join("full");

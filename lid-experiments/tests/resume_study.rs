@@ -428,3 +428,202 @@ fn matrix_killed_run_dst() {
 fn matrix_killed_run_emowoz() {
     killed_trained_study("emowoz", &["--seeds", "50,51", "--epochs", "6"], 50, 51);
 }
+
+/// A corpus file of `n` lines drawn from `words` (deterministic; as in `finetune_shift.rs`).
+fn word_corpus(dir: &Path, name: &str, words: &str, n: usize) -> PathBuf {
+    let words: Vec<&str> = words.split(' ').collect();
+    let path = dir.join(format!("{name}.txt"));
+    let lines: Vec<String> = (0..n)
+        .map(|i| {
+            (0..4 + i % 5)
+                .map(|j| words[(i * 7 + j * 3) % words.len()])
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+/// `lid-experiments finetune-shift` on lid-embed's tiny GPT-2 (random weights) with two small
+/// corpora: 200 updates, a checkpoint (and an evaluation) every 20.
+fn finetune(corpora: (&Path, &Path), out: &Path, resume: bool) -> Command {
+    let model = repo().join("lid-embed/tests/fixtures/tiny_gpt2");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lid-experiments"));
+    c.args(["finetune-shift", "--preset", "quick", "--model", p(&model)])
+        .args(["--corpus", p(corpora.0), "--other-corpus", p(corpora.1)])
+        .args([
+            "--train-sequences",
+            "120",
+            "--steps",
+            "200",
+            "--checkpoint-every",
+            "20",
+            "--max-length",
+            "64",
+            "--sequences-per-corpus",
+            "30",
+            "--n-points",
+            "120",
+            "--neighbors",
+            "10",
+            "--out",
+            p(out),
+        ])
+        .env("RUST_BACKTRACE", "0");
+    if resume {
+        c.arg("--resume");
+    }
+    c
+}
+
+/// The evaluation steps logged (`  update <step>: eval_loss ...`).
+fn logged_updates(log: &str) -> Vec<u64> {
+    log.lines()
+        .filter_map(|l| l.strip_prefix("  update "))
+        .filter_map(|l| l.split(':').next()?.parse().ok())
+        .collect()
+}
+
+/// `lid-experiments finetune-shift --resume`: killed (SIGKILL) once the first training checkpoint
+/// is on disk, resumed: the base model is not measured again (no log line, `measurements/base.json`
+/// keeps its modification time), training continues after the latest checkpoint (no evaluation at
+/// or before it is logged again), and every output equals an uninterrupted run's. Then: a complete
+/// folder is refused, and a kill after the weights were pruned but before `COMPLETE` resumes
+/// without training or measuring and writes the same bytes.
+#[test]
+fn matrix_killed_run_finetune_shift_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let hotels = word_corpus(
+        dir.path(),
+        "hotels",
+        "hotel north cheap book room for two nights please the",
+        300,
+    );
+    let weather = word_corpus(
+        dir.path(),
+        "weather",
+        "rain sun cloud today cold warm wind is it a",
+        300,
+    );
+    let corpora = (hotels.as_path(), weather.as_path());
+    // Both runs write into the same path (outputs may record it); the uninterrupted run's folder is
+    // moved aside before the killed run starts.
+    let cut = dir.path().join("run");
+    let full = dir.path().join("full");
+    let o = finetune(corpora, &cut, false).output().unwrap();
+    let log = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{log}");
+    assert_eq!(
+        logged_updates(&log),
+        (0..=200).step_by(20).collect::<Vec<u64>>()
+    );
+    std::fs::rename(&cut, &full).unwrap();
+
+    let mut child = finetune(corpora, &cut, false)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let training = cut.join("training");
+    let has_checkpoint = || !lid_train_checkpoints(&training).is_empty();
+    loop {
+        if has_checkpoint() {
+            child.kill().unwrap(); // SIGKILL
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finetune-shift ended before its first checkpoint"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.wait().unwrap();
+    assert!(!cut.join("COMPLETE").exists(), "killed before the end");
+    // lid-train writes training/metrics.csv after the last update: the kill landed in training.
+    assert!(
+        !training.join("metrics.csv").exists(),
+        "training finished before the kill; the test needs a later kill"
+    );
+    let base = cut.join("measurements/base.json");
+    assert!(
+        base.is_file(),
+        "the base model was measured before training"
+    );
+    assert!(!cut.join("measurements/tuned.json").exists());
+    let base_time = std::fs::metadata(&base).unwrap().modified().unwrap();
+
+    // Without --resume the folder is refused (it is not empty).
+    let o = finetune(corpora, &cut, false).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not empty"));
+
+    let o = finetune(corpora, &cut, true).output().unwrap();
+    let log = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{log}");
+    assert!(
+        log.contains("base model: measured by the interrupted run") && !log.contains("base on "),
+        "the base model was measured again: {log}"
+    );
+    assert_eq!(
+        std::fs::metadata(&base).unwrap().modified().unwrap(),
+        base_time,
+        "{} was written again",
+        base.display()
+    );
+    let from: u64 = log
+        .split("fine-tuning: continuing from the checkpoint of update ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("training did not continue from a checkpoint: {log}"));
+    assert!((20..200).contains(&from), "{log}");
+    let updates = logged_updates(&log);
+    assert!(
+        updates.first() == Some(&(from + 20)) && updates.last() == Some(&200),
+        "evaluations {updates:?} after resuming from update {from}: {log}"
+    );
+    assert!(cut.join("COMPLETE").is_file());
+    same_outputs(&full, &cut, "finetune-shift");
+
+    // A complete folder is not resumed: refused, left complete.
+    let o = finetune(corpora, &cut, true).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(
+        !o.status.success() && err.contains("--out") && err.contains("complete"),
+        "{err}"
+    );
+    assert!(cut.join("COMPLETE").is_file());
+    // A kill after the weights were pruned (the quick preset keeps none) but before `COMPLETE`:
+    // trained and measured, so the resumed run does neither and writes the same bytes.
+    std::fs::remove_file(cut.join("COMPLETE")).unwrap();
+    let o = finetune(corpora, &cut, true).output().unwrap();
+    let log = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{log}");
+    assert!(
+        log.contains("fine-tuning: finished by the interrupted run (update 200)")
+            && logged_updates(&log).is_empty()
+            && !log.contains("fine-tuned on ")
+            && !log.contains("base on "),
+        "{log}"
+    );
+    same_outputs(&full, &cut, "finetune-shift");
+}
+
+/// The complete `checkpoint-<step>/` folders (with `trainer_state.json`) in `dir`.
+fn lid_train_checkpoints(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir).map_or_else(
+        |_| Vec::new(),
+        |entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|d| {
+                    d.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("checkpoint-"))
+                        && d.join("trainer_state.json").is_file()
+                })
+                .collect()
+        },
+    )
+}

@@ -67,48 +67,71 @@ fn check_series(out: &Path, seeds: usize) {
     }
 }
 
-#[test]
-fn dst_series_end_to_end() {
-    let Some(model) = minilm() else { return };
-    let dir = tempfile::tempdir().unwrap();
+/// The quick preset on `model` at toy size: one epoch, inputs and probe of 48 tokens, M = 12,
+/// N = 200, L = 8.
+fn toy_dst(model: PathBuf) -> DstSettings {
     let mut s = DstSettings::quick();
     s.model = model;
-    s.dialogues.dialogues = 16;
-    s.dialogues.max_turns = 4;
     s.max_length = 48;
-    s.batch_size = 8;
     s.epochs = 1.0;
-    s.seeds = vec![40, 41];
-    s.checkpoint_every = 2;
     s.probe.sequences = 12;
     s.probe.max_length = 48;
     s.probe.n_points = 200;
     s.probe.neighbors = 8;
+    s
+}
+
+/// The quick preset on `model` at toy size: a checkpoint per epoch, M = 30, N = 150, L = 8.
+fn toy_emowoz(model: PathBuf) -> EmowozSettings {
+    let mut s = EmowozSettings::quick();
+    s.model = model;
+    s.checkpoint_every_epochs = 1;
+    s.probe.sequences = 30;
+    s.probe.n_points = 150;
+    s.probe.neighbors = 8;
+    s
+}
+
+/// Checks the settings and runs the study into `<dir>/dst`; returns that folder.
+fn run_dst(s: &DstSettings, dir: &Path) -> PathBuf {
     s.check().unwrap();
-    let out = dir.path().join("dst");
-    dst::run_study(&s, RunFolder::create(&out, "dst").unwrap(), &mut |_| {}).unwrap();
-    check_series(&out, 2);
+    let out = dir.join("dst");
+    dst::run_study(s, RunFolder::create(&out, "dst").unwrap(), &mut |_| {}).unwrap();
+    out
+}
+
+/// Checks the settings and runs the study into `<dir>/emowoz`; returns that folder.
+fn run_emowoz(s: &EmowozSettings, dir: &Path) -> PathBuf {
+    s.check().unwrap();
+    let out = dir.join("emowoz");
+    emowoz::run_study(s, RunFolder::create(&out, "emowoz").unwrap(), &mut |_| {}).unwrap();
+    out
+}
+
+#[test]
+fn dst_series_end_to_end() {
+    let Some(model) = minilm() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = toy_dst(model);
+    s.dialogues.dialogues = 16;
+    s.dialogues.max_turns = 4;
+    s.batch_size = 8;
+    s.seeds = vec![40, 41];
+    s.checkpoint_every = 2;
+    check_series(&run_dst(&s, dir.path()), 2);
 }
 
 #[test]
 fn emowoz_series_end_to_end() {
     let Some(model) = minilm() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let mut s = EmowozSettings::quick();
-    s.model = model;
+    let mut s = toy_emowoz(model);
     s.data.train_per_class = 2;
     s.data.validation_per_class = 2;
     s.data.test_per_class = 2;
     s.epochs = 3;
-    s.checkpoint_every_epochs = 1;
     s.batch_size = 8;
-    s.probe.sequences = 30;
-    s.probe.n_points = 150;
-    s.probe.neighbors = 8;
-    s.check().unwrap();
-    let out = dir.path().join("emowoz");
-    emowoz::run_study(&s, RunFolder::create(&out, "emowoz").unwrap(), &mut |_| {}).unwrap();
-    check_series(&out, 1);
+    check_series(&run_emowoz(&s, dir.path()), 1);
 }
 
 /// The tracker trains on MultiWOZ 2.1's own files (`--multiwoz21`), with the official split of the
@@ -117,23 +140,14 @@ fn emowoz_series_end_to_end() {
 fn dst_series_on_multiwoz21_files() {
     let Some(model) = minilm() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let mut s = DstSettings::quick();
-    s.model = model;
+    let mut s = toy_dst(model);
     s.source = Some(dst::DialogueSource::Multiwoz21(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../lid-data/tests/fixtures/multiwoz21"),
     ));
-    s.max_length = 48;
     s.batch_size = 2;
-    s.epochs = 1.0;
     s.seeds = vec![40];
     s.checkpoint_every = 1;
-    s.probe.sequences = 12;
-    s.probe.max_length = 48;
-    s.probe.n_points = 200;
-    s.probe.neighbors = 8;
-    s.check().unwrap();
-    let out = dir.path().join("dst");
-    dst::run_study(&s, RunFolder::create(&out, "dst").unwrap(), &mut |_| {}).unwrap();
+    let out = run_dst(&s, dir.path());
     check_series(&out, 1);
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("MultiWOZ 2.1 from"), "{report}");
@@ -146,19 +160,12 @@ fn dst_series_on_multiwoz21_files() {
 fn emowoz_series_on_emowoz_files() {
     let Some(model) = minilm() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let mut s = EmowozSettings::quick();
-    s.model = model;
+    let mut s = toy_emowoz(model);
     s.emowoz =
         Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../lid-data/tests/fixtures/emowoz"));
     s.epochs = 2;
-    s.checkpoint_every_epochs = 1;
     s.batch_size = 2;
-    s.probe.sequences = 30;
-    s.probe.n_points = 150;
-    s.probe.neighbors = 8;
-    s.check().unwrap();
-    let out = dir.path().join("emowoz");
-    emowoz::run_study(&s, RunFolder::create(&out, "emowoz").unwrap(), &mut |_| {}).unwrap();
+    let out = run_emowoz(&s, dir.path());
     check_series(&out, 1);
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("EmoWOZ from"), "{report}");

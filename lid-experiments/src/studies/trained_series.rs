@@ -1,7 +1,8 @@
 //! The second half of studies 2 and 3 for series trained in Rust: the checkpoints a study wrote
 //! (`<root>/seed<k>/checkpoint-<step>/` with lid-train's `metrics.csv`) go through the same
 //! checkpoint-series sweep a user runs on real checkpoints ([`crate::studies::series`]), in one
-//! process, so a study's numbers come from exactly the code path of `lid sweep`.
+//! process, so a study's numbers come from exactly the code path of `lid sweep`. The flags both
+//! studies take are [`TrainedSeriesArgs`].
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +25,15 @@ pub type Describe<'a> = &'a dyn Fn(u64, &[(String, f64)]) -> String;
 
 /// Builds a seed's model (head attached) and task.
 pub type Build<'a> = &'a dyn Fn(u64) -> Result<(Model, Box<dyn Task>)>;
+
+/// The value of `name` among the metrics of an evaluation (as given to a [`Describe`]); NaN when
+/// the evaluation has none.
+pub fn metric(metrics: &[(String, f64)], name: &str) -> f64 {
+    metrics
+        .iter()
+        .find(|(n, _)| n == name)
+        .map_or(f64::NAN, |(_, v)| *v)
+}
 
 /// Trains one checkpoint series per seed into `<checkpoints>/seed<k>/` (lid-train's layout, with
 /// `metrics.csv`): `build(seed)` gives the model with its head and the task, `config(seed)` the
@@ -112,6 +122,87 @@ pub fn study_folder(out: Option<&Path>, resume: bool, study: &str) -> Result<Run
     }
 }
 
+/// The command-line flags studies 2 and 3 share, flattened into `DstArgs` and `EmowozArgs`. Each
+/// study keeps its own `--preset`, `--out` (whose help names the study's default folder), `--epochs`
+/// (fractional for the tracker, whole epochs for the classifier) and data flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TrainedSeriesArgs {
+    /// Continue the interrupted run in the folder given with `--out`: finished seeds are not
+    /// trained again, an interrupted seed continues from its latest checkpoint.
+    #[arg(long, requires = "out")]
+    pub resume: bool,
+    /// The encoder (a BERT or RoBERTa directory); required by the paper preset.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Training seeds (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Option<Vec<u64>>,
+    /// Tokens per input, for training and for the probe (at most the model's positions).
+    #[arg(long)]
+    pub max_length: Option<usize>,
+    /// Probe sequences sampled per split for the LID of every checkpoint, M.
+    #[arg(long)]
+    pub probe_sequences: Option<usize>,
+    /// Points kept after deduplication in every probe, N.
+    #[arg(long)]
+    pub n_points: Option<usize>,
+    /// Neighbourhood size of the probe, L.
+    #[arg(long)]
+    pub neighbors: Option<usize>,
+}
+
+impl TrainedSeriesArgs {
+    /// The `--model` directory the paper preset starts from; `encoder` names the paper's encoder
+    /// in the error.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Flag`] naming `--model` when it is missing.
+    pub fn paper_model(&self, encoder: &str) -> Result<PathBuf> {
+        self.model.clone().ok_or_else(|| {
+            crate::error::Error::flag(
+                "--model",
+                "(missing)",
+                format!("the paper preset needs a local {encoder} directory"),
+            )
+        })
+    }
+
+    /// Overrides the settings every trained-series study has (its encoder, training seeds, tokens
+    /// per training input and probe) with the flags given, `--max-length` setting both lengths,
+    /// then checks the probe ([`check_probe_flags`]).
+    ///
+    /// # Errors
+    /// As [`check_probe_flags`].
+    pub fn apply(
+        &self,
+        model: &mut PathBuf,
+        seeds: &mut Vec<u64>,
+        max_length: &mut usize,
+        probe: &mut ProbeSpec,
+    ) -> Result<()> {
+        if let Some(m) = &self.model {
+            *model = m.clone();
+        }
+        if let Some(s) = &self.seeds {
+            *seeds = s.clone();
+        }
+        if let Some(n) = self.max_length {
+            *max_length = n;
+            probe.max_length = n;
+        }
+        if let Some(m) = self.probe_sequences {
+            probe.sequences = m;
+        }
+        if let Some(n) = self.n_points {
+            probe.n_points = n;
+        }
+        if let Some(l) = self.neighbors {
+            probe.neighbors = l;
+        }
+        check_probe_flags(probe)
+    }
+}
+
 /// Checks a study's probe before any training, naming the flag of a bad value (`--probe-sequences`,
 /// `--n-points`, `--neighbors`): a probe that cannot run would otherwise fail only after every seed
 /// is trained.
@@ -193,6 +284,23 @@ pub struct SplitTexts {
     pub split: String,
     /// One sequence per entry (no newlines).
     pub texts: Vec<String>,
+}
+
+impl SplitTexts {
+    /// The `train`, `validation` and `test` splits, in that order.
+    pub fn train_validation_test(
+        train: Vec<String>,
+        validation: Vec<String>,
+        test: Vec<String>,
+    ) -> Vec<SplitTexts> {
+        [("train", train), ("validation", validation), ("test", test)]
+            .into_iter()
+            .map(|(split, texts)| SplitTexts {
+                split: split.into(),
+                texts,
+            })
+            .collect()
+    }
 }
 
 /// Writes the texts as `probe/<split>.txt`, builds the sweep's spec, measures every unit into

@@ -1,6 +1,10 @@
-//! Output comparison shared by the tests that compare two runs byte for byte
-//! (`determinism.rs`, `resume_study.rs`): the filters that take wall-clock times out of files
-//! whose other content must be identical.
+//! Helpers shared by several test binaries: the filters that take wall-clock times out of files
+//! whose other content must be identical (`determinism.rs`, `resume_study.rs`, which compare two
+//! runs byte for byte), and the word-list corpus that `lid embed` reads (`determinism.rs`,
+//! `resume_embed.rs`).
+#![allow(dead_code)] // each test binary compiles this module and uses only some of its helpers
+
+use std::path::{Path, PathBuf};
 
 /// CSV text without the columns whose header is in `names` (lid-train's `metrics.csv` has a
 /// `seconds` column: wall time per update).
@@ -37,4 +41,42 @@ pub fn without_durations(text: &str) -> String {
         .map(|(_, w)| *w)
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Writes `dir/corpus.txt`: `n` lines of restaurant-and-taxi words, line `i` holding
+/// `4 + (7 i mod spread)` of them (so at most `spread + 3` words), and returns its path.
+pub fn word_corpus(dir: &Path, n: usize, spread: usize) -> PathBuf {
+    let words = [
+        "i",
+        "need",
+        "a",
+        "cheap",
+        "restaurant",
+        "in",
+        "the",
+        "centre",
+        "and",
+        "a",
+        "taxi",
+        "to",
+        "the",
+        "station",
+        "please",
+        "book",
+        "it",
+        "for",
+        "two",
+        "people",
+    ];
+    let lines: Vec<String> = (0..n)
+        .map(|i| {
+            (0..4 + (i * 7) % spread)
+                .map(|j| words[(i * 3 + j * 5) % words.len()])
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let path = dir.join("corpus.txt");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    path
 }

@@ -44,7 +44,7 @@ use crate::studies::models::prepare_model;
 use crate::studies::series::data::{separator, turn_texts};
 use crate::studies::series::spec::ProbeSpec;
 use crate::studies::trained_series::{
-    check_probe_flags, finish_series_study, study_folder, train_seeds, SplitTexts,
+    finish_series_study, metric, study_folder, train_seeds, SplitTexts, TrainedSeriesArgs,
 };
 use crate::studies::Study;
 
@@ -246,16 +246,9 @@ pub struct DstArgs {
     /// Run folder (default: runs/dst-YYYYMMDD-HHMMSS, UTC; its parent must exist).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Continue the interrupted run in the folder given with `--out`: finished seeds are not
-    /// trained again, an interrupted seed continues from its latest checkpoint.
-    #[arg(long, requires = "out")]
-    pub resume: bool,
-    /// The encoder (a BERT or RoBERTa directory); required by the paper preset.
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Training seeds (comma-separated).
-    #[arg(long, value_delimiter = ',')]
-    pub seeds: Option<Vec<u64>>,
+    /// `--resume`, `--model`, `--seeds`, `--max-length` and the probe flags.
+    #[command(flatten)]
+    pub series: TrainedSeriesArgs,
     /// Epochs.
     #[arg(long)]
     pub epochs: Option<f64>,
@@ -275,18 +268,6 @@ pub struct DstArgs {
     /// Train on a ConvLab-3 unified-format dataset folder (`dialogues.json`, `ontology.json`).
     #[arg(long)]
     pub unified: Option<PathBuf>,
-    /// Tokens per input, for training and for the probe (at most the model's positions).
-    #[arg(long)]
-    pub max_length: Option<usize>,
-    /// Probe sequences sampled per split for the LID of every checkpoint, M.
-    #[arg(long)]
-    pub probe_sequences: Option<usize>,
-    /// Points kept after deduplication in every probe, N.
-    #[arg(long)]
-    pub n_points: Option<usize>,
-    /// Neighbourhood size of the probe, L.
-    #[arg(long)]
-    pub neighbors: Option<usize>,
 }
 
 /// Runs `lid-experiments dst`.
@@ -295,22 +276,10 @@ pub struct DstArgs {
 /// Settings, data, training, sweep or I/O failures.
 pub fn run_cli(args: &DstArgs) -> Result<()> {
     let mut s = match args.preset {
-        Preset::Paper => DstSettings::paper(args.model.clone().ok_or_else(|| {
-            crate::error::Error::flag(
-                "--model",
-                "(missing)",
-                "the paper preset needs a local RoBERTa-base directory",
-            )
-        })?),
+        Preset::Paper => DstSettings::paper(args.series.paper_model("RoBERTa-base")?),
         Preset::Cpu => DstSettings::cpu(),
         Preset::Quick => DstSettings::quick(),
     };
-    if let Some(m) = &args.model {
-        s.model = m.clone();
-    }
-    if let Some(seeds) = &args.seeds {
-        s.seeds = seeds.clone();
-    }
     if let Some(e) = args.epochs {
         s.epochs = e;
     }
@@ -329,20 +298,8 @@ pub fn run_cli(args: &DstArgs) -> Result<()> {
     if let Some(dir) = &args.unified {
         s.source = Some(DialogueSource::Unified(dir.clone()));
     }
-    if let Some(n) = args.max_length {
-        s.max_length = n;
-        s.probe.max_length = n;
-    }
-    if let Some(m) = args.probe_sequences {
-        s.probe.sequences = m;
-    }
-    if let Some(n) = args.n_points {
-        s.probe.n_points = n;
-    }
-    if let Some(l) = args.neighbors {
-        s.probe.neighbors = l;
-    }
-    check_probe_flags(&s.probe)?;
+    args.series
+        .apply(&mut s.model, &mut s.seeds, &mut s.max_length, &mut s.probe)?;
     if args.preset == Preset::Paper && s.source.is_none() {
         return Err(crate::error::Error::flag(
             "--multiwoz21",
@@ -351,7 +308,7 @@ pub fn run_cli(args: &DstArgs) -> Result<()> {
         ));
     }
     s.check()?;
-    let folder = study_folder(args.out.as_deref(), args.resume, "dst")?;
+    let folder = study_folder(args.out.as_deref(), args.series.resume, "dst")?;
     let summary = run_study(&s, folder, &mut |line| eprintln!("{line}"))?;
     println!("{}", summary.headline);
     Ok(())
@@ -494,12 +451,11 @@ pub fn run_study(
         ))
     };
     let describe = |step: u64, m: &[(String, f64)]| {
-        let get = |k: &str| m.iter().find(|(n, _)| n == k).map_or(f64::NAN, |(_, v)| *v);
         format!(
             "update {step}: validation loss {:.4}, JGA {:.3}, slot-update recall {:.3}",
-            get("eval_loss"),
-            get("jga"),
-            get("update_recall")
+            metric(m, "eval_loss"),
+            metric(m, "jga"),
+            metric(m, "update_recall")
         )
     };
     log(&format!("{steps} updates per seed (warm-up {warmup})"));
@@ -515,20 +471,8 @@ pub fn run_study(
     let render = |ds: &[Dialogue]| -> Vec<String> {
         turn_texts(ds).iter().map(|t| t.render(&sep)).collect()
     };
-    let splits = vec![
-        SplitTexts {
-            split: "train".into(),
-            texts: render(&train_d),
-        },
-        SplitTexts {
-            split: "validation".into(),
-            texts: render(&val_d),
-        },
-        SplitTexts {
-            split: "test".into(),
-            texts: render(&test_d),
-        },
-    ];
+    let splits =
+        SplitTexts::train_validation_test(render(&train_d), render(&val_d), render(&test_d));
     let mut probe = s.probe.clone();
     probe.tokenizer = Some(tokenizer_path);
     probe.separator = Some(sep);

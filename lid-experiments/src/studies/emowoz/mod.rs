@@ -38,7 +38,7 @@ use crate::run::{RunFolder, StudySummary};
 use crate::studies::models::prepare_model;
 use crate::studies::series::spec::ProbeSpec;
 use crate::studies::trained_series::{
-    check_probe_flags, finish_series_study, study_folder, train_seeds, SplitTexts,
+    finish_series_study, metric, study_folder, train_seeds, SplitTexts, TrainedSeriesArgs,
 };
 use crate::studies::Study;
 
@@ -199,16 +199,9 @@ pub struct EmowozArgs {
     /// Run folder (default: runs/emowoz-YYYYMMDD-HHMMSS, UTC; its parent must exist).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Continue the interrupted run in the folder given with `--out`: finished seeds are not
-    /// trained again, an interrupted seed continues from its latest checkpoint.
-    #[arg(long, requires = "out")]
-    pub resume: bool,
-    /// The encoder (a BERT or RoBERTa directory); required by the paper preset.
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Training seeds (comma-separated).
-    #[arg(long, value_delimiter = ',')]
-    pub seeds: Option<Vec<u64>>,
+    /// `--resume`, `--model`, `--seeds`, `--max-length` and the probe flags.
+    #[command(flatten)]
+    pub series: TrainedSeriesArgs,
     /// Epochs.
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -216,18 +209,6 @@ pub struct EmowozArgs {
     /// `emowoz-dialmage.json`) instead of the offline stand-in; the paper preset needs it.
     #[arg(long)]
     pub emowoz: Option<PathBuf>,
-    /// Tokens per input, for training and for the probe (at most the model's positions).
-    #[arg(long)]
-    pub max_length: Option<usize>,
-    /// Probe sequences sampled per split for the LID of every checkpoint, M.
-    #[arg(long)]
-    pub probe_sequences: Option<usize>,
-    /// Points kept after deduplication in every probe, N.
-    #[arg(long)]
-    pub n_points: Option<usize>,
-    /// Neighbourhood size of the probe, L.
-    #[arg(long)]
-    pub neighbors: Option<usize>,
 }
 
 /// Runs `lid-experiments emowoz`.
@@ -236,42 +217,18 @@ pub struct EmowozArgs {
 /// Settings, data, training, sweep or I/O failures.
 pub fn run_cli(args: &EmowozArgs) -> Result<()> {
     let mut s = match args.preset {
-        Preset::Paper => EmowozSettings::paper(args.model.clone().ok_or_else(|| {
-            crate::error::Error::flag(
-                "--model",
-                "(missing)",
-                "the paper preset needs a local BERT-base-uncased directory",
-            )
-        })?),
+        Preset::Paper => EmowozSettings::paper(args.series.paper_model("BERT-base-uncased")?),
         Preset::Cpu => EmowozSettings::cpu(),
         Preset::Quick => EmowozSettings::quick(),
     };
-    if let Some(m) = &args.model {
-        s.model = m.clone();
-    }
-    if let Some(seeds) = &args.seeds {
-        s.seeds = seeds.clone();
-    }
     if let Some(e) = args.epochs {
         s.epochs = e;
     }
     if let Some(dir) = &args.emowoz {
         s.emowoz = Some(dir.clone());
     }
-    if let Some(n) = args.max_length {
-        s.max_length = n;
-        s.probe.max_length = n;
-    }
-    if let Some(m) = args.probe_sequences {
-        s.probe.sequences = m;
-    }
-    if let Some(n) = args.n_points {
-        s.probe.n_points = n;
-    }
-    if let Some(l) = args.neighbors {
-        s.probe.neighbors = l;
-    }
-    check_probe_flags(&s.probe)?;
+    args.series
+        .apply(&mut s.model, &mut s.seeds, &mut s.max_length, &mut s.probe)?;
     if args.preset == Preset::Paper && s.emowoz.is_none() {
         return Err(crate::error::Error::flag(
             "--emowoz",
@@ -280,7 +237,7 @@ pub fn run_cli(args: &EmowozArgs) -> Result<()> {
         ));
     }
     s.check()?;
-    let folder = study_folder(args.out.as_deref(), args.resume, "emowoz")?;
+    let folder = study_folder(args.out.as_deref(), args.series.resume, "emowoz")?;
     let summary = run_study(&s, folder, &mut |line| eprintln!("{line}"))?;
     println!("{}", summary.headline);
     Ok(())
@@ -398,12 +355,11 @@ pub fn run_study(
         ))
     };
     let describe = |step: u64, m: &[(String, f64)]| {
-        let get = |k: &str| m.iter().find(|(n, _)| n == k).map_or(f64::NAN, |(_, v)| *v);
         format!(
             "epoch {}: validation loss {:.4}, macro F1 {:.3}",
             step / per_epoch,
-            get("eval_loss"),
-            get("eval_macro_f1")
+            metric(m, "eval_loss"),
+            metric(m, "eval_macro_f1")
         )
     };
     log(&format!(
@@ -420,20 +376,11 @@ pub fn run_study(
         log,
     )?;
     let texts = |v: &[lid_data::LabelledText]| v.iter().map(|t| t.text.clone()).collect::<Vec<_>>();
-    let splits = vec![
-        SplitTexts {
-            split: "train".into(),
-            texts: texts(&task_data.splits.train),
-        },
-        SplitTexts {
-            split: "validation".into(),
-            texts: texts(&task_data.splits.validation),
-        },
-        SplitTexts {
-            split: "test".into(),
-            texts: texts(&task_data.splits.test),
-        },
-    ];
+    let splits = SplitTexts::train_validation_test(
+        texts(&task_data.splits.train),
+        texts(&task_data.splits.validation),
+        texts(&task_data.splits.test),
+    );
     let mut probe = s.probe.clone();
     probe.tokenizer = Some(tokenizer_path);
     let header = format!(

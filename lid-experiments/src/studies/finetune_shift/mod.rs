@@ -7,16 +7,25 @@
 //! difference with a bootstrap interval and the tokens whose LID fell most, [`run_study`] writes
 //! the run folder with violins and a report next to the paper's numbers.
 //!
-//! Run folder: `config.json`, `training/` (lid-train's checkpoints and `metrics.csv`),
+//! Run folder: `config.json`, `measurements/{base,tuned}.json` (every local estimate at full
+//! precision, [`mod@measurements`]), `training/` (lid-train's checkpoints and `metrics.csv`),
 //! `summary.csv` (`corpus,in_domain,base_mean,tuned_mean,smd`, then the spreads, the interval and
 //! the point counts), `comparisons.json`, `local/<corpus>-<model>.csv` (every local estimate with
 //! its sequence, position and token), `violins.{svg,png}`, `training.{svg,png}`, `report.md`,
 //! `summary.json`, `COMPLETE`.
+//!
+//! A killed run continues with `--resume --out DIR`: the base model is not measured again when
+//! `measurements/base.json` is there, training continues from the latest checkpoint
+//! (`--checkpoint-every`; lid-train's [`Trainer::resume`], bit-identical), the fine-tuned model is
+//! measured from the weights of the measured checkpoint (in every run, so a kill after that
+//! checkpoint loses nothing), and a run whose fine-tuned measurement is on disk trains nothing.
+//! The outputs equal an uninterrupted run's byte for byte, up to wall-clock times.
 
 pub mod compare;
 pub mod config;
+pub mod measurements;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use lid_data::split::Fractions;
@@ -25,10 +34,11 @@ use lid_embed::TextTokenizer;
 use lid_train::data::{MaskingRule, Order, Sequence};
 use lid_train::heads::{CausalLmHead, MaskedLmHead};
 use lid_train::model::Init;
+use lid_train::model::Model;
 use lid_train::optim::Schedule;
 use lid_train::probe::ProbeEstimate;
 use lid_train::tasks::{CausalLmTask, MaskedLmTask};
-use lid_train::train::{Event, Task, TrainConfig, Trainer};
+use lid_train::train::{Event, StepRecord, Task, TrainConfig, Trainer};
 
 use compare::{compare, measure, CorpusComparison, ProbeCorpus};
 use config::{FinetuneSettings, Objective, Preset};
@@ -39,6 +49,7 @@ use crate::run::plot::{LinePlot, Series, ViolinGroup, ViolinPlot};
 use crate::run::{RunFolder, StudySummary, Table};
 use crate::studies::corpora::{load_split, CorpusSource};
 use crate::studies::models::{prepare_model, Prepared};
+use crate::studies::trained_series::study_folder;
 use crate::studies::Study;
 
 /// The study in the default suite (quick preset).
@@ -67,6 +78,10 @@ pub struct FinetuneArgs {
     /// Run folder (default: runs/finetune-shift-YYYYMMDD-HHMMSS, UTC; its parent must exist).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Continue the interrupted run in the folder given with `--out` (same flags): the base
+    /// model is not measured again, training continues from the latest checkpoint.
+    #[arg(long, requires = "out")]
+    pub resume: bool,
     /// Base model: a Hugging Face directory or a .gguf file (required by the paper preset).
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -89,6 +104,10 @@ pub struct FinetuneArgs {
     /// The update whose weights are measured as "fine-tuned".
     #[arg(long)]
     pub measured_step: Option<u64>,
+    /// A training checkpoint every this many updates, for `--resume` (cpu preset 125, paper 500,
+    /// quick none: only the measured and the last update).
+    #[arg(long)]
+    pub checkpoint_every: Option<u64>,
     /// Tokens per sequence, for training and measuring (at most the model's positions).
     #[arg(long)]
     pub max_length: Option<usize>,
@@ -151,6 +170,12 @@ impl FinetuneArgs {
         if let Some(n) = self.measured_step {
             s.measured_step = n;
         }
+        if let Some(k) = self.checkpoint_every {
+            if k == 0 {
+                return Err(Error::flag("--checkpoint-every", k, "must be at least 1"));
+            }
+            s.checkpoint_every = Some(k);
+        }
         if let Some(n) = self.max_length {
             s.max_length = n;
         }
@@ -166,9 +191,57 @@ impl FinetuneArgs {
         if self.lora {
             s.lora = Some(lid_train::lora::LoraConfig::default());
         }
+        check_distinct_corpora(&s)?;
         s.check()?;
         Ok(s)
     }
+}
+
+/// A corpus as it is read: a file by its canonical path (when it resolves) and field.
+fn corpus_identity(c: &CorpusSource) -> String {
+    match c {
+        CorpusSource::File { path, field } => {
+            let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            match field {
+                Some(f) => format!("{}:{f}", path.display()),
+                None => path.display().to_string(),
+            }
+        }
+        named => named.name(),
+    }
+}
+
+/// Refuses a corpus given twice (as `--corpus` and `--other-corpus`, or twice in
+/// `--other-corpus`): the in-domain corpus would be counted as off-domain, and two corpora of one
+/// name overwrite each other's `local/<name>-*.csv`; so are two corpora of the same name.
+fn check_distinct_corpora(s: &FinetuneSettings) -> Result<()> {
+    let all: Vec<(&'static str, &CorpusSource)> = std::iter::once(("--corpus", &s.finetune_corpus))
+        .chain(s.other_corpora.iter().map(|c| ("--other-corpus", c)))
+        .collect();
+    for (i, (flag_a, a)) in all.iter().enumerate() {
+        for (flag_b, b) in &all[i + 1..] {
+            let (ia, ib) = (corpus_identity(a), corpus_identity(b));
+            if ia == ib {
+                return Err(Error::flag(
+                    flag_b,
+                    &ib,
+                    format!("the same corpus as {flag_a} {ia}; give each corpus once"),
+                ));
+            }
+            if a.name() == b.name() {
+                return Err(Error::flag(
+                    flag_b,
+                    &ib,
+                    format!(
+                        "has the name {} of {flag_a} {ia} (the name of its output files local/{}-*.csv); rename one",
+                        a.name(),
+                        a.name()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs `lid-experiments finetune-shift`.
@@ -177,10 +250,7 @@ impl FinetuneArgs {
 /// Invalid settings, data, training, probe or I/O failures.
 pub fn run_cli(args: &FinetuneArgs) -> Result<()> {
     let settings = args.settings()?;
-    let folder = match &args.out {
-        Some(dir) => RunFolder::create(dir, "finetune-shift")?,
-        None => RunFolder::timestamped("runs", "finetune-shift")?,
-    };
+    let folder = study_folder(args.out.as_deref(), args.resume, "finetune-shift")?;
     let (rows, _) = run_study(&settings, folder, &mut |line| eprintln!("{line}"))?;
     println!("{}", summary_table(&rows)?.to_markdown());
     Ok(())
@@ -254,23 +324,133 @@ pub fn run_study(
             )
         })
         .collect::<Result<Vec<_>>>()?;
-    // The base model.
-    let mut base = Vec::new();
-    for p in &probes {
-        let t = Instant::now();
-        let e = measure(&prepared.loaded.model, &special, p, &settings.probe, 0)?;
-        log(&format!(
-            "base on {}: mean LID {:.3} over {} points ({} tokens, {:.0} s)",
-            p.name,
-            e.point.mean,
-            e.point.n_points,
-            p.token_count(),
-            t.elapsed().as_secs_f64()
-        ));
-        base.push(e);
-    }
-    // Fine-tuning.
+    // The base model, unless an interrupted run of the same settings measured it.
+    let base = match measurements::read(folder.path(), measurements::BASE_FILE, settings, &probes)?
+    {
+        Some(base) => {
+            log(&format!(
+                "base model: measured by the interrupted run ({}), not again",
+                measurements::BASE_FILE
+            ));
+            base
+        }
+        None => {
+            let mut base = Vec::new();
+            for p in &probes {
+                let t = Instant::now();
+                let e = measure(&prepared.loaded.model, &special, p, &settings.probe, 0)?;
+                log(&format!(
+                    "base on {}: mean LID {:.3} over {} points ({} tokens, {:.0} s)",
+                    p.name,
+                    e.point.mean,
+                    e.point.n_points,
+                    p.token_count(),
+                    t.elapsed().as_secs_f64()
+                ));
+                base.push(e);
+            }
+            measurements::write(&folder, measurements::BASE_FILE, settings, &probes, &base)?;
+            base
+        }
+    };
+    let training_dir = folder.dir("training")?;
     let fine = &corpora[0];
+    let (records, tuned) = match measurements::read(
+        folder.path(),
+        measurements::TUNED_FILE,
+        settings,
+        &probes,
+    )? {
+        // Trained and measured by the interrupted run (its weights may be pruned already).
+        Some(tuned) => {
+            let (step, latest) = lid_train::checkpoint::list_checkpoints(&training_dir)
+                .pop()
+                .filter(|(step, _)| *step == settings.steps)
+                .ok_or_else(|| {
+                    Error::Check(format!(
+                        "{} has no checkpoint of the last update {} although {} is there",
+                        training_dir.display(),
+                        settings.steps,
+                        measurements::TUNED_FILE
+                    ))
+                })?;
+            log(&format!(
+                    "fine-tuning: finished by the interrupted run (update {step}) and measured ({}), not again",
+                    measurements::TUNED_FILE
+                ));
+            let state = lid_train::checkpoint::read_state(&latest)?;
+            let records = state
+                .rows
+                .into_iter()
+                .map(|v| {
+                    serde_json::from_value(v).map_err(|e| Error::Format {
+                        action: "parse",
+                        path: latest.join(lid_train::checkpoint::STATE_FILE),
+                        message: e.to_string(),
+                    })
+                })
+                .collect::<Result<Vec<StepRecord>>>()?;
+            (records, tuned)
+        }
+        None => {
+            let (model, records) =
+                fine_tune(settings, prepared, fine, &training_dir, tokenizer_path, log)?;
+            let tuned = measure_checkpoint(settings, model, &special, &probes, &training_dir, log)?;
+            measurements::write(&folder, measurements::TUNED_FILE, settings, &probes, &tuned)?;
+            (records, tuned)
+        }
+    };
+    let rows = probes
+        .iter()
+        .zip(base.iter().zip(&tuned))
+        .map(|(p, (b, t))| {
+            compare(
+                p,
+                b,
+                t,
+                settings.bootstrap_resamples,
+                settings.min_token_count,
+                15,
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    remove_periodic_checkpoints(&training_dir, settings.measured_step)?;
+    write_outputs(settings, &folder, &probes, &base, &tuned, &rows, &records)?;
+    // The run is complete: no resume needs the optimizer state; the weights stay when asked.
+    for (_, dir) in lid_train::checkpoint::list_checkpoints(&training_dir) {
+        let optimizer = dir.join("optimizer.safetensors");
+        if optimizer.exists() {
+            std::fs::remove_file(&optimizer).map_err(|e| Error::io(&optimizer, e))?;
+        }
+    }
+    if !settings.keep_checkpoint {
+        crate::studies::trained_series::prune_checkpoint_weights(&training_dir)?;
+    }
+    let summary = study_summary(&rows)?;
+    folder.write_summary(&summary)?;
+    folder.write_report(&report(
+        settings,
+        &sources,
+        &rows,
+        &records,
+        started.elapsed().as_secs_f64(),
+    )?)?;
+    folder.finish()?;
+    Ok((rows, summary))
+}
+
+/// Fine-tunes the prepared model on `fine`'s training part into `training_dir` (checkpoints carry a
+/// copy of `tokenizer_path`), continuing from the
+/// latest checkpoint there when an interrupted run left one (lid-train's fingerprint check refuses
+/// one of other settings); returns the trained model and the step records.
+fn fine_tune(
+    settings: &FinetuneSettings,
+    prepared: Prepared,
+    fine: &crate::studies::corpora::Corpus,
+    training_dir: &Path,
+    tokenizer_path: PathBuf,
+    log: &mut dyn FnMut(&str),
+) -> Result<(Model, Vec<StepRecord>)> {
     let train_texts: Vec<String> = fine
         .splits
         .train
@@ -348,16 +528,19 @@ pub fn run_study(
         dropout: true,
         eval_every: Some(settings.eval_every),
         eval_at_start: true,
-        checkpoint_every: None,
+        checkpoint_every: settings.checkpoint_every,
         checkpoint_at: vec![settings.measured_step],
         keep_checkpoints: true,
     };
     let mut trainer = Trainer::new(model, config, Some(tokenizer_path))?;
-    let training_dir = folder.dir("training")?;
-    let mut tuned: Vec<ProbeEstimate> = Vec::new();
-    let mut failure: Option<Error> = None;
+    if let Some(step) = trainer.resume(training_dir, &*task)? {
+        log(&format!(
+            "fine-tuning: continuing from the checkpoint of update {step}"
+        ));
+    }
     let train_start = Instant::now();
-    trainer.run(&*task, Some(&training_dir), None, &mut |e| {
+    let measured_step = settings.measured_step;
+    trainer.run(&*task, Some(training_dir), None, &mut |e| {
         match e {
             Event::Evaluated { step, metrics, .. } => {
                 let text: Vec<String> =
@@ -368,80 +551,77 @@ pub fn run_study(
                     train_start.elapsed().as_secs_f64()
                 ));
             }
-            Event::Checkpoint { step, model, .. } if step == settings.measured_step => {
-                let measured = match &settings.lora {
-                    Some(_) => {
-                        let mut merged = model.clone();
-                        lid_train::lora::merge(&mut merged).map(|_| merged)
-                    }
-                    None => Ok(model.clone()),
-                };
-                match measured {
-                    Ok(m) => {
-                        for p in &probes {
-                            match measure(&m, &special, p, &settings.probe, step) {
-                                Ok(est) => {
-                                    log(&format!(
-                                        "fine-tuned on {}: mean LID {:.3}",
-                                        p.name, est.point.mean
-                                    ));
-                                    tuned.push(est);
-                                }
-                                Err(err) => failure = Some(err),
-                            }
-                        }
-                    }
-                    Err(err) => failure = Some(err.into()),
-                }
+            Event::Checkpoint { .. } => {
+                remove_periodic_checkpoints(training_dir, measured_step)
+                    .map_err(|e| lid_train::Error::Invalid(e.to_string()))?;
             }
             _ => {}
         }
         Ok(())
     })?;
-    if let Some(err) = failure {
-        return Err(err);
-    }
+    Ok((trainer.model, trainer.records))
+}
+
+/// Measures the weights of the measured checkpoint (`training/checkpoint-<measured_step>`, LoRA
+/// adapters merged) on every probe corpus: read back from disk in every run, so an uninterrupted
+/// run and one resumed after that checkpoint measure the same bits. `model` is the trained model
+/// (its structure; its values are replaced).
+fn measure_checkpoint(
+    settings: &FinetuneSettings,
+    mut model: Model,
+    special: &lid_embed::SpecialIds,
+    probes: &[ProbeCorpus],
+    training_dir: &Path,
+    log: &mut dyn FnMut(&str),
+) -> Result<Vec<ProbeEstimate>> {
+    let step = settings.measured_step;
+    let dir = training_dir.join(format!("checkpoint-{step}"));
     ensure!(
-        tuned.len() == probes.len(),
-        "the fine-tuned model was not measured (no checkpoint at update {})",
-        settings.measured_step
+        dir.join(lid_train::checkpoint::STATE_FILE).is_file(),
+        "the fine-tuned model was not measured (no checkpoint at update {step} in {})",
+        training_dir.display()
     );
-    let rows = probes
-        .iter()
-        .zip(base.iter().zip(&tuned))
-        .map(|(p, (b, t))| {
-            compare(
-                p,
-                b,
-                t,
-                settings.bootstrap_resamples,
-                settings.min_token_count,
-                15,
-            )
-        })
-        .collect::<Result<Vec<_>>>()?;
-    write_outputs(settings, &folder, &probes, &base, &tuned, &rows, &trainer)?;
-    // The run is complete: no resume needs the optimizer state; the weights stay when asked.
-    for (_, dir) in lid_train::checkpoint::list_checkpoints(&training_dir) {
-        let optimizer = dir.join("optimizer.safetensors");
-        if optimizer.exists() {
-            std::fs::remove_file(&optimizer).map_err(|e| Error::io(&optimizer, e))?;
+    lid_train::checkpoint::restore(&mut model, None, &dir)?;
+    if settings.lora.is_some() {
+        lid_train::lora::merge(&mut model)?;
+    }
+    let mut tuned = Vec::with_capacity(probes.len());
+    for p in probes {
+        let est = measure(&model, special, p, &settings.probe, step)?;
+        log(&format!(
+            "fine-tuned on {}: mean LID {:.3}",
+            p.name, est.point.mean
+        ));
+        tuned.push(est);
+    }
+    Ok(tuned)
+}
+
+/// Removes every `checkpoint-<step>/` of `training_dir` but the latest complete one and the
+/// measured one: the periodic checkpoints exist for `--resume`, and only the latest is resumed
+/// from. Folders are matched by name, so one half-removed by a killed run goes too.
+///
+/// # Errors
+/// I/O failures.
+fn remove_periodic_checkpoints(training_dir: &Path, measured_step: u64) -> Result<()> {
+    let Some((latest, _)) = lid_train::checkpoint::list_checkpoints(training_dir).pop() else {
+        return Ok(());
+    };
+    let entries = std::fs::read_dir(training_dir).map_err(|e| Error::io(training_dir, e))?;
+    for entry in entries {
+        let path = entry.map_err(|e| Error::io(training_dir, e))?.path();
+        let step = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("checkpoint-"))
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(step) = step {
+            if step != latest && step != measured_step && path.is_dir() {
+                std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+            }
         }
     }
-    if !settings.keep_checkpoint {
-        crate::studies::trained_series::prune_checkpoint_weights(&training_dir)?;
-    }
-    let summary = study_summary(&rows)?;
-    folder.write_summary(&summary)?;
-    folder.write_report(&report(
-        settings,
-        &sources,
-        &rows,
-        &trainer,
-        started.elapsed().as_secs_f64(),
-    )?)?;
-    folder.finish()?;
-    Ok((rows, summary))
+    Ok(())
 }
 
 /// `summary.csv`: the columns the issue names first.
@@ -498,7 +678,7 @@ fn write_outputs(
     base: &[ProbeEstimate],
     tuned: &[ProbeEstimate],
     rows: &[CorpusComparison],
-    trainer: &Trainer,
+    records: &[StepRecord],
 ) -> Result<()> {
     folder.write_table("summary.csv", &summary_table(rows)?)?;
     folder.write_json("comparisons.json", rows)?;
@@ -531,13 +711,11 @@ fn write_outputs(
             .collect(),
     };
     folder.write_figure("violins", &violins)?;
-    let train_loss: Vec<(f64, f64)> = trainer
-        .records
+    let train_loss: Vec<(f64, f64)> = records
         .iter()
         .filter_map(|r| r.loss.map(|l| (r.step as f64, l)))
         .collect();
-    let eval_loss: Vec<(f64, f64)> = trainer
-        .records
+    let eval_loss: Vec<(f64, f64)> = records
         .iter()
         .filter_map(|r| {
             r.eval
@@ -586,7 +764,7 @@ fn report(
     settings: &FinetuneSettings,
     sources: &[(CorpusSource, bool)],
     rows: &[CorpusComparison],
-    trainer: &Trainer,
+    records: &[StepRecord],
     seconds: f64,
 ) -> Result<String> {
     let mut md = format!(
@@ -621,9 +799,9 @@ fn report(
     md.push_str("\n## Result\n\nSMD = (base mean - fine-tuned mean) / pooled std; positive = LID fell. 95 % bootstrap interval over resampled points.\n\n");
     md.push_str(&summary_table(rows)?.to_markdown());
     md.push_str("\nPaper (RoBERTa-base, MultiWOZ fine-tuning, N = 60,000, L = 128): SMD about 1.19 on MultiWOZ, 0.08 on Wikipedia, 0.10 on Reddit; RoBERTa's MultiWOZ mean LID about 8-10.\n\n![violins](violins.png)\n\n");
-    if let Some(last) = trainer.records.iter().rev().find(|r| !r.eval.is_empty()) {
-        let first = trainer.records.iter().find(|r| !r.eval.is_empty());
-        let get = |r: &lid_train::train::StepRecord| {
+    if let Some(last) = records.iter().rev().find(|r| !r.eval.is_empty()) {
+        let first = records.iter().find(|r| !r.eval.is_empty());
+        let get = |r: &StepRecord| {
             r.eval
                 .iter()
                 .find(|(k, _)| k == "eval_loss")
