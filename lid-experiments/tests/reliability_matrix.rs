@@ -1817,3 +1817,20 @@ fn matrix_corrupt_metrics_sweep() {
     succeeds(&merge());
     assert!(out.join("COMPLETE").is_file());
 }
+
+/// The library types a user embeds (run folders, tables, study settings and results, errors) can
+/// move across threads, as those of the other crates can.
+#[test]
+fn public_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<lid_experiments::error::Error>();
+    send_sync::<lid_experiments::run::RunFolder>();
+    send_sync::<lid_experiments::run::StudySummary>();
+    send_sync::<lid_experiments::run::Table>();
+    send_sync::<lid_experiments::studies::series::spec::SeriesSpec>();
+    send_sync::<lid_experiments::studies::finetune_shift::config::FinetuneSettings>();
+    send_sync::<lid_experiments::studies::dst::DstSettings>();
+    send_sync::<lid_experiments::studies::grokking::config::StudyConfig>();
+    send_sync::<lid_experiments::studies::grokking::StudyResult>();
+    send_sync::<lid_experiments::studies::validation::ValidationConfig>();
+}
