@@ -3,6 +3,8 @@
 //! `lid compare` ranks corpora; the comparison statistics on planted samples.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use lid_experiments::run::RunFolder;
@@ -15,41 +17,22 @@ fn tiny_gpt2() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../lid-embed/tests/fixtures/tiny_gpt2")
 }
 
-/// A corpus file of `n` lines drawn from `words` (deterministic).
-fn corpus(dir: &Path, name: &str, words: &[&str], n: usize) -> PathBuf {
-    let path = dir.join(format!("{name}.txt"));
-    let lines: Vec<String> = (0..n)
-        .map(|i| {
-            (0..4 + i % 5)
-                .map(|j| words[(i * 7 + j * 3) % words.len()])
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect();
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    path
-}
-
 fn settings(dir: &Path) -> FinetuneSettings {
     let mut s = FinetuneSettings::quick();
     // The quick preset drops the fine-tuned weights after measuring; these tests read them.
     s.keep_checkpoint = true;
     s.model = tiny_gpt2();
     s.objective = Objective::CausalLm;
-    let a = corpus(
+    let a = common::lines_corpus(
         dir,
         "hotels",
-        &[
-            "hotel", "north", "cheap", "book", "room", "for", "two", "nights", "please", "the",
-        ],
+        "hotel north cheap book room for two nights please the",
         300,
     );
-    let b = corpus(
+    let b = common::lines_corpus(
         dir,
         "weather",
-        &[
-            "rain", "sun", "cloud", "today", "cold", "warm", "wind", "is", "it", "a",
-        ],
+        "rain sun cloud today cold warm wind is it a",
         300,
     );
     s.finetune_corpus = CorpusSource::File {

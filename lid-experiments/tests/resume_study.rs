@@ -301,18 +301,11 @@ fn killed_trained_study(study: &str, extra: &[&str], first: u64, second: u64) {
             })
         })
     };
-    loop {
-        if has_checkpoint() {
-            child.kill().unwrap(); // SIGKILL
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "{study} ended before seed {second} wrote a checkpoint"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    child.wait().unwrap();
+    common::kill_when_ready(
+        &mut child,
+        has_checkpoint,
+        &format!("{study}'s seed {second} wrote a checkpoint"),
+    );
     assert!(!cut.join("COMPLETE").exists(), "killed before the end");
     // lid-train writes a seed's metrics.csv when its last update is done: the kill landed during
     // the second seed's training, after its first checkpoint.
@@ -429,22 +422,6 @@ fn matrix_killed_run_emowoz() {
     killed_trained_study("emowoz", &["--seeds", "50,51", "--epochs", "6"], 50, 51);
 }
 
-/// A corpus file of `n` lines drawn from `words` (deterministic; as in `finetune_shift.rs`).
-fn word_corpus(dir: &Path, name: &str, words: &str, n: usize) -> PathBuf {
-    let words: Vec<&str> = words.split(' ').collect();
-    let path = dir.join(format!("{name}.txt"));
-    let lines: Vec<String> = (0..n)
-        .map(|i| {
-            (0..4 + i % 5)
-                .map(|j| words[(i * 7 + j * 3) % words.len()])
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect();
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    path
-}
-
 /// `lid-experiments finetune-shift` on lid-embed's tiny GPT-2 (random weights) with two small
 /// corpora: 200 updates, a checkpoint (and an evaluation) every 20.
 fn finetune(corpora: (&Path, &Path), out: &Path, resume: bool) -> Command {
@@ -494,13 +471,13 @@ fn logged_updates(log: &str) -> Vec<u64> {
 #[test]
 fn matrix_killed_run_finetune_shift_resume() {
     let dir = tempfile::tempdir().unwrap();
-    let hotels = word_corpus(
+    let hotels = common::lines_corpus(
         dir.path(),
         "hotels",
         "hotel north cheap book room for two nights please the",
         300,
     );
-    let weather = word_corpus(
+    let weather = common::lines_corpus(
         dir.path(),
         "weather",
         "rain sun cloud today cold warm wind is it a",
@@ -527,18 +504,11 @@ fn matrix_killed_run_finetune_shift_resume() {
         .unwrap();
     let training = cut.join("training");
     let has_checkpoint = || !lid_train_checkpoints(&training).is_empty();
-    loop {
-        if has_checkpoint() {
-            child.kill().unwrap(); // SIGKILL
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "finetune-shift ended before its first checkpoint"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    child.wait().unwrap();
+    common::kill_when_ready(
+        &mut child,
+        has_checkpoint,
+        "finetune-shift's first checkpoint",
+    );
     assert!(!cut.join("COMPLETE").exists(), "killed before the end");
     // lid-train writes training/metrics.csv after the last update: the kill landed in training.
     assert!(

@@ -1,7 +1,8 @@
 //! Helpers shared by several test binaries: the filters that take wall-clock times out of files
 //! whose other content must be identical (`determinism.rs`, `resume_study.rs`, which compare two
-//! runs byte for byte), and the word-list corpus that `lid embed` reads (`determinism.rs`,
-//! `resume_embed.rs`).
+//! runs byte for byte), the word-list corpora that `lid embed` and `finetune-shift` read
+//! (`determinism.rs`, `resume_embed.rs`, `finetune_shift.rs`, `resume_study.rs`), and the kill of a
+//! child process once it has written what a test waits for (`resume_study.rs`).
 #![allow(dead_code)] // each test binary compiles this module and uses only some of its helpers
 
 use std::path::{Path, PathBuf};
@@ -79,4 +80,38 @@ pub fn word_corpus(dir: &Path, n: usize, spread: usize) -> PathBuf {
     let path = dir.join("corpus.txt");
     std::fs::write(&path, lines.join("\n")).unwrap();
     path
+}
+
+/// Writes `dir/<name>.txt`: `n` lines drawn from the space-separated `words`, line `i` holding
+/// `4 + i mod 5` of them (deterministic), and returns its path.
+pub fn lines_corpus(dir: &Path, name: &str, words: &str, n: usize) -> PathBuf {
+    let words: Vec<&str> = words.split(' ').collect();
+    let path = dir.join(format!("{name}.txt"));
+    let lines: Vec<String> = (0..n)
+        .map(|i| {
+            (0..4 + i % 5)
+                .map(|j| words[(i * 7 + j * 3) % words.len()])
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+/// Polls (every 2 ms) until `ready` holds, then kills `child` with SIGKILL and reaps it; panics
+/// naming `what` when the child ends before.
+pub fn kill_when_ready(child: &mut std::process::Child, ready: impl Fn() -> bool, what: &str) {
+    loop {
+        if ready() {
+            child.kill().unwrap(); // SIGKILL
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the child ended before {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.wait().unwrap();
 }
