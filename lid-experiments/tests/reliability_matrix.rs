@@ -7,6 +7,8 @@
 //! `resume_study.rs`; the library rows in each crate's `tests/reliability.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -1654,19 +1656,7 @@ fn matrix_corrupt_corpus_compare() {
 /// The tiny sweep of `scripts/slurm/fixture/` with lid-train's tiny BERT copied as every
 /// checkpoint (seeds 1, 2 x steps 10, 20, 30; see `sweep_tiny_model.rs`); returns the spec.
 fn sweep_fixture(dir: &Path) -> PathBuf {
-    let src = repo().join("scripts/slurm/fixture");
-    for name in [
-        "spec.json",
-        "tokenizer.json",
-        "train.txt",
-        "validation.txt",
-        "checkpoints/seed1/metrics.csv",
-        "checkpoints/seed2/metrics.csv",
-    ] {
-        let to = dir.join(name);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(src.join(name), &to).unwrap();
-    }
+    common::copy_sweep_inputs(dir);
     let model = repo().join("lid-train/tests/fixtures/bert_cls/model");
     for seed in [1, 2] {
         for step in [10, 20, 30] {

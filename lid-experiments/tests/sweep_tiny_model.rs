@@ -11,6 +11,8 @@
 //! the CLI names the flag of every bad argument.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -33,19 +35,7 @@ fn repo() -> PathBuf {
 
 /// Copies the fixture spec and data into `dir` and writes the six checkpoints; returns the spec.
 fn make_fixture(dir: &Path) -> PathBuf {
-    let src = repo().join("scripts/slurm/fixture");
-    for name in [
-        "spec.json",
-        "tokenizer.json",
-        "train.txt",
-        "validation.txt",
-        "checkpoints/seed1/metrics.csv",
-        "checkpoints/seed2/metrics.csv",
-    ] {
-        let to = dir.join(name);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(src.join(name), &to).unwrap();
-    }
+    common::copy_sweep_inputs(dir);
     let model = repo().join("lid-train/tests/fixtures/bert_cls/model");
     for seed in [1u64, 2] {
         for step in [10u64, 20, 30] {

@@ -2,7 +2,7 @@
 //! whose other content must be identical (`determinism.rs`, `resume_study.rs`, which compare two
 //! runs byte for byte), the word-list corpora that `lid embed` and `finetune-shift` read
 //! (`determinism.rs`, `resume_embed.rs`, `finetune_shift.rs`, `resume_study.rs`), and the kill of a
-//! child process once it has written what a test waits for (`resume_study.rs`).
+//! child process once it has written what a test waits for (`resume_study.rs`), and the sweep fixture's inputs (`sweep_tiny_model.rs`, `reliability_matrix.rs`).
 #![allow(dead_code)] // each test binary compiles this module and uses only some of its helpers
 
 use std::path::{Path, PathBuf};
@@ -114,4 +114,23 @@ pub fn kill_when_ready(child: &mut std::process::Child, ready: impl Fn() -> bool
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
     child.wait().unwrap();
+}
+
+/// Copies the sweep fixture of `scripts/slurm/fixture/` (spec, tokenizer, data, the two seeds'
+/// `metrics.csv`) into `dir`, without checkpoints (`sweep_tiny_model.rs` and
+/// `reliability_matrix.rs` write their own).
+pub fn copy_sweep_inputs(dir: &Path) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/slurm/fixture");
+    for name in [
+        "spec.json",
+        "tokenizer.json",
+        "train.txt",
+        "validation.txt",
+        "checkpoints/seed1/metrics.csv",
+        "checkpoints/seed2/metrics.csv",
+    ] {
+        let to = dir.join(name);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(src.join(name), &to).unwrap();
+    }
 }
