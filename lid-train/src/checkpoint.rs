@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::optim::AdamW;
 use crate::params::{write_safetensors, WeightFile};
+use crate::train::StepRecord;
 
 /// Name of the completeness marker written last into a checkpoint.
 pub const STATE_FILE: &str = "trainer_state.json";
@@ -225,6 +226,25 @@ pub fn read_state(dir: &Path) -> Result<TrainerState> {
         path,
         message: e.to_string(),
     })
+}
+
+/// Reads a checkpoint's `trainer_state.json` and its metric rows as [`StepRecord`]s (what
+/// [`crate::train::Trainer::resume`] continues from, and what a finished run's report is made of).
+///
+/// # Errors
+/// As [`read_state`]; a row that is not a step record.
+pub fn read_state_records(dir: &Path) -> Result<(TrainerState, Vec<StepRecord>)> {
+    let mut state = read_state(dir)?;
+    let records = std::mem::take(&mut state.rows)
+        .into_iter()
+        .map(|v| {
+            serde_json::from_value(v).map_err(|e| Error::Parse {
+                path: dir.join(STATE_FILE),
+                message: e.to_string(),
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok((state, records))
 }
 
 /// Publishes a checkpoint directory written at `tmp` as `final_dir` (replacing an older one of the

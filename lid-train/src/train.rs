@@ -254,7 +254,7 @@ impl Trainer {
         let Some((_, latest)) = checkpoint::list_checkpoints(dir).pop() else {
             return Ok(None);
         };
-        let state = checkpoint::read_state(&latest)?;
+        let (state, records) = checkpoint::read_state_records(&latest)?;
         let want = self.config.fingerprint(task);
         if state.fingerprint != want {
             return Err(Error::Invalid(format!(
@@ -266,16 +266,7 @@ impl Trainer {
         checkpoint::restore(&mut self.model, Some(&mut self.adam), &latest)?;
         self.adam.steps = state.adam_steps;
         self.step = state.step;
-        self.records = state
-            .rows
-            .into_iter()
-            .map(|v| {
-                serde_json::from_value(v).map_err(|e| Error::Parse {
-                    path: latest.join(checkpoint::STATE_FILE),
-                    message: e.to_string(),
-                })
-            })
-            .collect::<Result<_>>()?;
+        self.records = records;
         Ok(Some(state.step))
     }
 

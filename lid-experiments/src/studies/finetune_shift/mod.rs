@@ -378,18 +378,7 @@ pub fn run_study(
                     "fine-tuning: finished by the interrupted run (update {step}) and measured ({}), not again",
                     measurements::TUNED_FILE
                 ));
-            let state = lid_train::checkpoint::read_state(&latest)?;
-            let records = state
-                .rows
-                .into_iter()
-                .map(|v| {
-                    serde_json::from_value(v).map_err(|e| Error::Format {
-                        action: "parse",
-                        path: latest.join(lid_train::checkpoint::STATE_FILE),
-                        message: e.to_string(),
-                    })
-                })
-                .collect::<Result<Vec<StepRecord>>>()?;
+            let (_, records) = lid_train::checkpoint::read_state_records(&latest)?;
             (records, tuned)
         }
         None => {
