@@ -13,7 +13,9 @@
 //!   markers, horizontal box plots with reference values, grouped violins).
 //! - [`paths`]: output paths checked before any work starts (folder exists and is writable, not an
 //!   input, not another output).
-//! - [`suite`]: the default suite's run folder and its top-level `report.md`.
+//! - [`preset`]: [`Preset`], the named settings (`paper`, `cpu`, `quick`) every study starts from.
+//! - [`suite`]: `reproduce`, every study at one preset in one run folder with one top-level
+//!   `report.md`, resumable after a kill (the default suite is its quick preset).
 //!
 //! Every file is written under a temporary name and renamed when complete, through the one helper
 //! of the workspace, [`atomic`] (re-exported from `lid_embed::output::atomic`, the lowest crate that
@@ -24,6 +26,7 @@ pub mod folder;
 pub mod metadata;
 pub mod paths;
 pub mod plot;
+pub mod preset;
 pub mod suite;
 pub mod table;
 
@@ -31,4 +34,5 @@ pub use aggregate::MeanStd;
 pub use folder::{RunFolder, StudySummary, COMPLETE_MARKER};
 pub use lid_embed::output::atomic;
 pub use metadata::RunMetadata;
+pub use preset::Preset;
 pub use table::Table;

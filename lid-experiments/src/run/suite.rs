@@ -1,18 +1,25 @@
-//! The default suite: the quick preset of every registered study ([`crate::studies::registry`]),
-//! each into its own subfolder of one run folder, and one top-level `report.md` gathered from the
-//! studies' `summary.json` files.
+//! `reproduce`: every registered study ([`crate::studies::registry`]) at one preset (`cpu` or
+//! `quick`), each into its own subfolder of one run folder, and one top-level `report.md` gathered
+//! from the studies' `summary.json` files. The default suite (`lid-experiments` without a
+//! subcommand) is its `quick` preset.
 //!
 //! The top-level report is built by reading the subfolders back through
 //! [`crate::run::folder::read_summary`], the same reader any merger uses: a study whose folder has no
 //! completeness marker is reported as incomplete, with the reason, and never with its numbers. The
 //! suite folder gets its own marker only when every study finished.
+//!
+//! Resuming (`--resume --out DIR`) checks before it touches anything that `DIR` holds an unfinished
+//! suite of the same preset and studies (its `config.json`); then a study whose subfolder is complete
+//! is kept as it is, an interrupted one continues in its folder (each study resumes from what it
+//! stored: measurements, checkpoints, finished runs), and a missing one starts.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::run::folder::{read_summary, RunFolder, StudySummary};
+use crate::run::folder::{is_complete, read_summary, RunFolder, StudySummary, CONFIG_FILE};
+use crate::run::{Preset, COMPLETE_MARKER};
 use crate::studies::Study;
 
 /// What happened to one study of the suite.
@@ -24,36 +31,82 @@ pub struct SuiteEntry {
     pub outcome: std::result::Result<StudySummary, String>,
 }
 
-/// Settings recorded in the suite's `config.json`.
-#[derive(Serialize)]
-struct SuiteSettings<'a> {
-    preset: &'static str,
-    studies: Vec<&'a str>,
+/// Settings recorded in the suite's `config.json`: what a resume must match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuiteSettings {
+    /// The preset every study ran.
+    pub preset: Preset,
+    /// The studies, in the order they ran.
+    pub studies: Vec<String>,
 }
 
-/// Runs the quick preset of every study in `studies` into subfolders of `folder`, writes the
+/// Where a suite runs.
+#[derive(Debug, Clone, Copy)]
+pub enum SuiteFolder<'a> {
+    /// A new folder at this path (it must not exist, or be empty).
+    New(&'a Path),
+    /// A new folder `runs/suite-<UTC time>` under this parent.
+    Timestamped(&'a Path),
+    /// The unfinished suite in this folder, continued.
+    Resume(&'a Path),
+}
+
+/// Runs `preset` of every study in `studies` into subfolders of the suite folder `at`, writes the
 /// top-level `report.md`, and finishes the folder when all succeeded. `log` receives progress lines.
 ///
 /// # Errors
-/// [`Error::Check`] naming the studies that failed (after the report is written); I/O errors of the
-/// suite folder itself.
+/// [`Error::Flag`] for the `paper` preset (it needs the paper's data; each study's own command takes
+/// it) and for a folder that cannot be resumed (complete, not a suite, other settings), before
+/// anything is written; [`Error::Check`] naming the studies that failed (after the report is
+/// written); I/O errors of the suite folder itself.
 pub fn run_suite(
-    mut folder: RunFolder,
+    at: SuiteFolder<'_>,
+    preset: Preset,
     studies: &[&dyn Study],
     log: &mut dyn FnMut(&str),
 ) -> Result<(PathBuf, Vec<SuiteEntry>)> {
-    folder.write_config(
-        &SuiteSettings {
-            preset: "quick",
-            studies: studies.iter().map(|s| s.name()).collect(),
-        },
-        &[],
-    )?;
+    if preset == Preset::Paper {
+        return Err(Error::flag(
+            "--preset",
+            preset,
+            "the paper preset needs the paper's data and models from local paths: run each study's own command with them (docs/reproduction.md)",
+        ));
+    }
+    let settings = SuiteSettings {
+        preset,
+        studies: studies.iter().map(|s| s.name().to_string()).collect(),
+    };
+    let resume = matches!(at, SuiteFolder::Resume(_));
+    let mut folder = match at {
+        SuiteFolder::New(dir) => RunFolder::create(dir, "suite")?,
+        SuiteFolder::Timestamped(parent) => RunFolder::timestamped(parent, "suite")?,
+        SuiteFolder::Resume(dir) => {
+            check_resumable(dir, &settings)?;
+            RunFolder::resume(dir, "suite")?
+        }
+    };
+    log(&format!(
+        "suite run folder {} ({preset} preset{})",
+        folder.path().display(),
+        if resume { ", resumed" } else { "" }
+    ));
+    folder.write_config(&settings, &[])?;
     for study in studies {
         log(&format!("== {} ({})", study.name(), study.title()));
-        let result = folder
-            .subfolder(study.name(), study.name())
-            .and_then(|sub| study.run_quick(sub, log));
+        let sub = folder.path().join(study.name());
+        let result = if resume && is_complete(&sub) {
+            log(&format!(
+                "{}: finished by the interrupted run, kept as it is",
+                study.name()
+            ));
+            continue;
+        } else if resume && sub.exists() {
+            RunFolder::resume(&sub, study.name()).and_then(|sub| study.run(preset, sub, true, log))
+        } else {
+            folder
+                .subfolder(study.name(), study.name())
+                .and_then(|sub| study.run(preset, sub, false, log))
+        };
         if let Err(e) = result {
             log(&format!("{} failed: {e}", study.name()));
         }
@@ -65,7 +118,7 @@ pub fn run_suite(
             outcome: read_summary(&folder.path().join(s.name())).map_err(|e| e.to_string()),
         })
         .collect();
-    folder.write_report(&suite_report(&entries))?;
+    folder.write_report(&suite_report(preset, &entries))?;
     let failed: Vec<&str> = entries
         .iter()
         .filter(|e| e.outcome.is_err())
@@ -73,26 +126,70 @@ pub fn run_suite(
         .collect();
     if !failed.is_empty() {
         return Err(Error::Check(format!(
-            "{} of {} studies did not finish ({}); see {}",
+            "{} of {} studies did not finish ({}); see {} (continue with --resume --out {})",
             failed.len(),
             entries.len(),
             failed.join(", "),
-            folder.path().join("report.md").display()
+            folder.path().join("report.md").display(),
+            folder.path().display()
         )));
     }
     let path = folder.finish()?;
     Ok((path, entries))
 }
 
+/// Refuses, before anything is touched, a folder that is not an unfinished suite of `settings`.
+fn check_resumable(dir: &Path, settings: &SuiteSettings) -> Result<()> {
+    let refuse = |reason: String| Err(Error::flag("--out", dir.display(), reason));
+    if !dir.is_dir() {
+        return refuse(
+            "not a folder; nothing to resume (leave out --resume to start a run)".into(),
+        );
+    }
+    if dir.join(COMPLETE_MARKER).is_file() {
+        return refuse(
+            "the suite is complete; nothing to resume (give another --out to run again)".into(),
+        );
+    }
+    let config = dir.join(CONFIG_FILE);
+    let recorded = std::fs::read_to_string(&config)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .filter(|v| v.get("study").and_then(|s| s.as_str()) == Some("suite"))
+        .and_then(|v| serde_json::from_value::<SuiteSettings>(v.get("settings")?.clone()).ok());
+    match recorded {
+        None => refuse(format!(
+            "has no readable suite {CONFIG_FILE}: not a suite folder, nothing to resume"
+        )),
+        Some(r) if r != *settings => refuse(format!(
+            "holds a suite of preset {} with studies [{}]; this run asks for preset {} with [{}]",
+            r.preset,
+            r.studies.join(", "),
+            settings.preset,
+            settings.studies.join(", ")
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
 /// The top-level report: one section per study with its headline, key table and figures (paths
 /// relative to the suite folder), or the reason it has none.
-pub fn suite_report(entries: &[SuiteEntry]) -> String {
-    let mut out = String::from(
-        "# lid reproduction suite (quick presets)\n\n\
-         Each study ran its `quick` preset into its own subfolder; its full report is \
-         `<study>/report.md`, its settings and versions `<study>/config.json`. Quick presets run the \
-         whole pipeline of every study in seconds to minutes on a laptop-class CPU; they check the \
-         machinery, and the paper-scale numbers come from the `paper` and `cpu` presets \
+pub fn suite_report(preset: Preset, entries: &[SuiteEntry]) -> String {
+    let what = match preset {
+        Preset::Quick => {
+            "Quick presets run the whole pipeline of every study in minutes on a laptop-class CPU; \
+             they check the machinery and show each study's direction where that fits their budget, \
+             and the paper-scale numbers come from the `paper` and `cpu` presets"
+        }
+        _ => {
+            "The `cpu` presets keep the paper's model and optimizer settings where 2 cores allow and \
+             shrink data, steps and probes; every difference from the paper is listed"
+        }
+    };
+    let mut out = format!(
+        "# lid reproduction suite ({preset} presets)\n\n\
+         Each study ran its `{preset}` preset into its own subfolder; its full report is \
+         `<study>/report.md`, its settings and versions `<study>/config.json`. {what} \
          (docs/reproduction.md).\n\n",
     );
     for e in entries {
@@ -123,11 +220,26 @@ pub fn suite_report(entries: &[SuiteEntry]) -> String {
 mod tests {
     use super::*;
     use crate::run::folder::FigureRef;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-    /// A study that writes its summary and finishes, or fails half-way, as told.
+    /// A study that writes its summary and finishes, or fails half-way, as told; it counts its
+    /// runs and remembers whether the last one was told to resume.
     struct Fake {
         name: &'static str,
-        fail: bool,
+        fail: AtomicBool,
+        runs: AtomicUsize,
+        resumed: AtomicBool,
+    }
+
+    impl Fake {
+        fn new(name: &'static str, fail: bool) -> Self {
+            Fake {
+                name,
+                fail: AtomicBool::new(fail),
+                runs: AtomicUsize::new(0),
+                resumed: AtomicBool::new(false),
+            }
+        }
     }
 
     impl Study for Fake {
@@ -137,12 +249,16 @@ mod tests {
         fn title(&self) -> &'static str {
             "Fake study"
         }
-        fn run_quick(
+        fn run(
             &self,
+            preset: Preset,
             mut folder: RunFolder,
+            resume: bool,
             _log: &mut dyn FnMut(&str),
         ) -> Result<StudySummary> {
-            folder.write_config(&"settings", &[1])?;
+            self.runs.fetch_add(1, Ordering::SeqCst);
+            self.resumed.store(resume, Ordering::SeqCst);
+            folder.write_config(&preset, &[1])?;
             let summary = StudySummary {
                 study: self.name.into(),
                 title: format!("Fake {}", self.name),
@@ -156,7 +272,7 @@ mod tests {
             // A failing study has written its summary already: without the marker it must not
             // appear in the report.
             folder.write_summary(&summary)?;
-            if self.fail {
+            if self.fail.load(Ordering::SeqCst) {
                 return Err(Error::Check("killed half-way".into()));
             }
             folder.finish()?;
@@ -167,33 +283,128 @@ mod tests {
     #[test]
     fn the_report_gathers_finished_studies_and_flags_incomplete_ones() {
         let dir = tempfile::tempdir().unwrap();
-        let ok = Fake {
-            name: "good",
-            fail: false,
-        };
-        let bad = Fake {
-            name: "broken",
-            fail: true,
-        };
-        let folder = RunFolder::create(dir.path().join("suite"), "suite").unwrap();
-        let err = run_suite(folder, &[&ok, &bad], &mut |_| {})
-            .unwrap_err()
-            .to_string();
+        let ok = Fake::new("good", false);
+        let bad = Fake::new("broken", true);
+        let at = dir.path().join("suite");
+        let err = run_suite(
+            SuiteFolder::New(&at),
+            Preset::Quick,
+            &[&ok, &bad],
+            &mut |_| {},
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
-            err.contains("1 of 2 studies") && err.contains("broken"),
+            err.contains("1 of 2 studies") && err.contains("broken") && err.contains("--resume"),
             "{err}"
         );
-        let report = std::fs::read_to_string(dir.path().join("suite/report.md")).unwrap();
+        let report = std::fs::read_to_string(at.join("report.md")).unwrap();
+        assert!(report.contains("(quick presets)"), "{report}");
         assert!(report.contains("## Fake good") && report.contains("mean LID 7.25"));
         assert!(report.contains("![a figure](good/f.png)"), "{report}");
         assert!(report.contains("## broken") && report.contains("Not finished"));
         assert!(report.contains("incomplete"), "{report}");
         assert_eq!(report.matches("mean LID 7.25").count(), 1, "{report}");
-        assert!(!crate::run::folder::is_complete(&dir.path().join("suite")));
+        assert!(!is_complete(&at));
 
-        let folder = RunFolder::create(dir.path().join("suite2"), "suite").unwrap();
-        let (path, entries) = run_suite(folder, &[&ok], &mut |_| {}).unwrap();
-        assert!(crate::run::folder::is_complete(&path));
+        let at2 = dir.path().join("suite2");
+        let (path, entries) =
+            run_suite(SuiteFolder::New(&at2), Preset::Cpu, &[&ok], &mut |_| {}).unwrap();
+        assert!(is_complete(&path));
         assert!(entries[0].outcome.is_ok());
+        let report = std::fs::read_to_string(at2.join("report.md")).unwrap();
+        assert!(report.contains("(cpu presets)"), "{report}");
+    }
+
+    #[test]
+    fn resume_keeps_finished_studies_and_continues_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = dir.path().join("suite");
+        let ok = Fake::new("good", false);
+        let bad = Fake::new("broken", true);
+        run_suite(
+            SuiteFolder::New(&at),
+            Preset::Cpu,
+            &[&ok, &bad],
+            &mut |_| {},
+        )
+        .unwrap_err();
+        let good_marker = std::fs::read(at.join("good").join(COMPLETE_MARKER)).unwrap();
+
+        // Another preset or another list of studies is refused, and nothing is touched.
+        let config = std::fs::read(at.join(CONFIG_FILE)).unwrap();
+        for (preset, studies) in [
+            (Preset::Quick, vec![&ok as &dyn Study, &bad]),
+            (Preset::Cpu, vec![&ok as &dyn Study]),
+        ] {
+            let err = run_suite(SuiteFolder::Resume(&at), preset, &studies, &mut |_| {})
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("--out") && err.contains("holds a suite of preset cpu"),
+                "{err}"
+            );
+            assert_eq!(std::fs::read(at.join(CONFIG_FILE)).unwrap(), config);
+        }
+        assert_eq!(ok.runs.load(Ordering::SeqCst), 1);
+
+        // The same settings: the finished study is kept, the broken one continues in its folder.
+        bad.fail.store(false, Ordering::SeqCst);
+        let (path, entries) = run_suite(
+            SuiteFolder::Resume(&at),
+            Preset::Cpu,
+            &[&ok, &bad],
+            &mut |_| {},
+        )
+        .unwrap();
+        assert!(is_complete(&path));
+        assert!(entries.iter().all(|e| e.outcome.is_ok()));
+        assert_eq!(
+            ok.runs.load(Ordering::SeqCst),
+            1,
+            "a finished study ran again"
+        );
+        assert_eq!(bad.runs.load(Ordering::SeqCst), 2);
+        assert!(bad.resumed.load(Ordering::SeqCst));
+        assert_eq!(
+            std::fs::read(at.join("good").join(COMPLETE_MARKER)).unwrap(),
+            good_marker
+        );
+
+        // A complete suite, an unrelated folder and the paper preset are refused.
+        let marker = std::fs::read(at.join(COMPLETE_MARKER)).unwrap();
+        let err = run_suite(
+            SuiteFolder::Resume(&at),
+            Preset::Cpu,
+            &[&ok, &bad],
+            &mut |_| {},
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("complete; nothing to resume"), "{err}");
+        assert_eq!(std::fs::read(at.join(COMPLETE_MARKER)).unwrap(), marker);
+        let other = dir.path().join("other");
+        std::fs::create_dir(&other).unwrap();
+        std::fs::write(other.join("notes.txt"), "mine").unwrap();
+        let err = run_suite(
+            SuiteFolder::Resume(&other),
+            Preset::Cpu,
+            &[&ok],
+            &mut |_| {},
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("not a suite folder"), "{err}");
+        assert_eq!(std::fs::read_dir(&other).unwrap().count(), 1);
+        let err = run_suite(
+            SuiteFolder::New(&dir.path().join("p")),
+            Preset::Paper,
+            &[&ok],
+            &mut |_| {},
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("--preset"), "{err}");
+        assert!(!dir.path().join("p").exists());
     }
 }

@@ -14,10 +14,11 @@
 //!    `cpu`, `quick`; one `Default`, overrides on top, validated once), the computation, and a
 //!    function that writes a [`RunFolder`]: `write_config` first, then tables, JSON, figures (from
 //!    [`crate::run::plot`]), `report.md`, `summary.json` ([`StudySummary`]), and `finish` last.
-//! 2. Implement [`Study`] for a unit struct: `run_quick` runs the quick preset into the folder it is
-//!    given.
-//! 3. Add the struct to [`registry`]: the default suite (`cargo run --release -p lid-experiments`)
-//!    then runs it and its summary joins the suite's `report.md`.
+//! 2. Implement [`Study`] for a unit struct: `run` runs the `cpu` or `quick` preset into the folder
+//!    it is given (continuing an interrupted run there when told to resume).
+//! 3. Add the struct to [`registry`]: `reproduce` and the default suite
+//!    (`cargo run --release -p lid-experiments`) then run it and its summary joins the suite's
+//!    `report.md`.
 //! 4. For a command line of its own, add a subcommand to `src/bin/lid-experiments.rs` that calls the
 //!    study's `run_cli`.
 
@@ -31,8 +32,8 @@ pub mod series;
 pub mod trained_series;
 pub mod validation;
 
-use crate::error::Result;
-use crate::run::{RunFolder, StudySummary};
+use crate::error::{Error, Result};
+use crate::run::{Preset, RunFolder, StudySummary};
 
 /// A study the default suite can run.
 pub trait Study: Sync {
@@ -42,13 +43,34 @@ pub trait Study: Sync {
     /// Human title (the heading of its section in the suite report).
     fn title(&self) -> &'static str;
 
-    /// Runs the quick preset into `folder` (created, empty), writes every file including
-    /// `summary.json`, and finishes the folder (its completeness marker last). `log` receives
-    /// progress lines.
+    /// Runs `preset` (`cpu` or `quick`: the presets that need no data beyond the offline assets)
+    /// into `folder`, writes every file including `summary.json`, and finishes the folder (its
+    /// completeness marker last). `folder` is new and empty, or, with `resume`, holds the
+    /// interrupted run of the same preset, which continues (as the study's own `--resume` does).
+    /// `log` receives progress lines.
     ///
     /// # Errors
-    /// Whatever the study's computation or writing returns; the folder then stays incomplete.
-    fn run_quick(&self, folder: RunFolder, log: &mut dyn FnMut(&str)) -> Result<StudySummary>;
+    /// [`paper_needs_data`] for [`Preset::Paper`]; whatever the study's computation or writing
+    /// returns; the folder then stays incomplete.
+    fn run(
+        &self,
+        preset: Preset,
+        folder: RunFolder,
+        resume: bool,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<StudySummary>;
+}
+
+/// The error of a study asked to run the `paper` preset without its data: the paper's corpora and
+/// models come from local paths given to the study's own command.
+pub fn paper_needs_data(study: &str) -> Error {
+    Error::flag(
+        "--preset",
+        "paper",
+        format!(
+            "the paper preset of {study} needs the paper's data and model from local paths: run `lid-experiments {study} --preset paper` with them"
+        ),
+    )
 }
 
 /// Every study of the default suite, in the order the suite runs them.

@@ -778,7 +778,15 @@ impl Study for Validation {
         "Estimators on manifolds of known dimension"
     }
 
-    fn run_quick(&self, folder: RunFolder, log: &mut dyn FnMut(&str)) -> Result<StudySummary> {
+    /// One configuration at every preset (the estimators on synthetic manifolds take about a
+    /// minute); an interrupted folder is measured again.
+    fn run(
+        &self,
+        _preset: crate::run::Preset,
+        folder: RunFolder,
+        _resume: bool,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<StudySummary> {
         run_into(folder, &ValidationConfig::quick(), log)
     }
 }

@@ -230,8 +230,19 @@ impl Study for Dst {
     fn title(&self) -> &'static str {
         "Dialogue state tracking: LID stabilises when joint goal accuracy saturates (study 2)"
     }
-    fn run_quick(&self, folder: RunFolder, log: &mut dyn FnMut(&str)) -> Result<StudySummary> {
-        let s = DstSettings::quick();
+    /// An interrupted folder continues by itself (finished seeds kept, the latest checkpoint).
+    fn run(
+        &self,
+        preset: crate::run::Preset,
+        folder: RunFolder,
+        _resume: bool,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<StudySummary> {
+        let s = match preset {
+            crate::run::Preset::Cpu => DstSettings::cpu(),
+            crate::run::Preset::Quick => DstSettings::quick(),
+            crate::run::Preset::Paper => return Err(crate::studies::paper_needs_data(self.name())),
+        };
         s.check()?;
         run_study(&s, folder, log)
     }

@@ -183,8 +183,19 @@ impl Study for Emowoz {
     fn title(&self) -> &'static str {
         "Overfitting: LID climbs back with the validation loss (study 3, offline stand-in)"
     }
-    fn run_quick(&self, folder: RunFolder, log: &mut dyn FnMut(&str)) -> Result<StudySummary> {
-        let s = EmowozSettings::quick();
+    /// An interrupted folder continues by itself (finished seeds kept, the latest checkpoint).
+    fn run(
+        &self,
+        preset: crate::run::Preset,
+        folder: RunFolder,
+        _resume: bool,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<StudySummary> {
+        let s = match preset {
+            crate::run::Preset::Cpu => EmowozSettings::cpu(),
+            crate::run::Preset::Quick => EmowozSettings::quick(),
+            crate::run::Preset::Paper => return Err(crate::studies::paper_needs_data(self.name())),
+        };
         s.check()?;
         run_study(&s, folder, log)
     }

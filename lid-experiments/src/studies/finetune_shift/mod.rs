@@ -62,8 +62,19 @@ impl Study for FinetuneShift {
     fn title(&self) -> &'static str {
         "Fine-tuning lowers local dimension on its own domain (study 1)"
     }
-    fn run_quick(&self, folder: RunFolder, log: &mut dyn FnMut(&str)) -> Result<StudySummary> {
-        let settings = FinetuneSettings::quick();
+    /// An interrupted folder continues by itself (stored measurements, the latest checkpoint).
+    fn run(
+        &self,
+        preset: crate::run::Preset,
+        folder: RunFolder,
+        _resume: bool,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<StudySummary> {
+        let settings = match preset {
+            crate::run::Preset::Cpu => FinetuneSettings::cpu(),
+            crate::run::Preset::Quick => FinetuneSettings::quick(),
+            crate::run::Preset::Paper => return Err(crate::studies::paper_needs_data(self.name())),
+        };
         settings.check()?;
         Ok(run_study(&settings, folder, log)?.1)
     }

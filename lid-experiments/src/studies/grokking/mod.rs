@@ -621,9 +621,20 @@ impl Study for Grokking {
         "Grokking of modular addition"
     }
 
-    fn run_quick(&self, folder: RunFolder, log: &mut dyn FnMut(&str)) -> Result<StudySummary> {
-        let config = StudyConfig::quick().resolve()?;
-        run_study(&config, folder, false, &lid_embed::DeviceKind::Cpu, log)
+    fn run(
+        &self,
+        preset: crate::run::Preset,
+        folder: RunFolder,
+        resume: bool,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<StudySummary> {
+        let config = match preset {
+            crate::run::Preset::Cpu => StudyConfig::cpu(),
+            crate::run::Preset::Quick => StudyConfig::quick(),
+            crate::run::Preset::Paper => return Err(crate::studies::paper_needs_data(self.name())),
+        }
+        .resolve()?;
+        run_study(&config, folder, resume, &lid_embed::DeviceKind::Cpu, log)
             .map(|(_, summary)| summary)
     }
 }
