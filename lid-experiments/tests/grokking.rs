@@ -2,6 +2,8 @@
 //! and the analysis of peaks, onsets and leads.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
+mod common;
+
 use lid_embed::DeviceKind;
 use lid_experiments::studies::grokking::config::{ModelConfig, StudyConfig};
 use lid_experiments::studies::grokking::dataset::{
@@ -404,4 +406,228 @@ fn sharded_study_merges_to_the_unsharded_result() {
         std::fs::read_to_string(out.join("summary.csv")).unwrap()
     );
     assert!(out.join("COMPLETE").is_file());
+}
+
+/// Every file under `dir` with its bytes, sorted by path.
+fn tree_bytes(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let name = path.strip_prefix(dir).unwrap().display().to_string();
+                out.push((name, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `value` without its `seconds` fields (wall-clock times).
+fn without_seconds(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.remove("seconds");
+            map.values_mut().for_each(without_seconds);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(without_seconds),
+        _ => {}
+    }
+}
+
+/// The runs of a study go side by side on the pool's threads (one run per thread): on 1, 2 and 3
+/// threads the four runs give the same summaries, the same metrics and the same bytes in every
+/// file (tables, figures, report, lid-train's checkpoints: weights, optimizer state, step records),
+/// wall-clock times aside.
+#[test]
+fn runs_side_by_side_give_the_same_bytes_on_any_thread_count() {
+    use lid_experiments::run::RunFolder;
+    use lid_experiments::studies::grokking::run_study;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = smoke();
+    config.fractions = vec![0.4, 0.6];
+    config.data_seeds = vec![46, 47];
+    config.steps = 20;
+    let run = |threads: usize| {
+        let out = dir.path().join(format!("threads{threads}"));
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let mut lines = Vec::new();
+        let (result, _) = pool
+            .install(|| {
+                run_study(
+                    &config,
+                    RunFolder::create(&out, "grokking").unwrap(),
+                    false,
+                    &DeviceKind::Cpu,
+                    &mut |l| lines.push(l.to_string()),
+                )
+            })
+            .unwrap();
+        // Every run logged its header, whatever thread it ran on.
+        for key in ["frac 0.40 seed 46", "frac 0.60 seed 47"] {
+            assert!(
+                lines.iter().any(|l| l.starts_with(&format!("run {key}"))),
+                "{lines:?}"
+            );
+        }
+        // Every file but the wall-clock times (`config.json` and `COMPLETE` hold the start and
+        // end; the `seconds` of lid-train's step records and of the study).
+        let files: Vec<(String, Vec<u8>)> = tree_bytes(&out)
+            .into_iter()
+            .filter(|(name, _)| name != "config.json" && name != "COMPLETE")
+            .map(|(name, bytes)| {
+                let bytes = if name.ends_with(".csv") {
+                    let text = String::from_utf8(bytes).unwrap();
+                    common::without_columns(&text, &["seconds"]).into_bytes()
+                } else if name.ends_with(".json") {
+                    let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                    without_seconds(&mut v);
+                    v.to_string().into_bytes()
+                } else if name.ends_with(".md") {
+                    let text = String::from_utf8(bytes).unwrap();
+                    common::without_durations(&text).into_bytes()
+                } else {
+                    bytes
+                };
+                (name, bytes)
+            })
+            .collect();
+        (result, files)
+    };
+    let (one, one_files) = run(1);
+    assert_eq!(one.summaries.len(), 4);
+    assert!(
+        one_files
+            .iter()
+            .filter(|(n, _)| n.ends_with("model.safetensors"))
+            .count()
+            >= 4,
+        "{:?}",
+        one_files.iter().map(|(n, _)| n).collect::<Vec<_>>()
+    );
+    for threads in [2, 3] {
+        let (other, files) = run(threads);
+        assert_eq!(one.summaries, other.summaries, "{threads} threads");
+        assert_eq!(one.rows, other.rows, "{threads} threads");
+        assert_eq!(
+            one_files.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            files.iter().map(|(n, _)| n).collect::<Vec<_>>()
+        );
+        for ((name, a), (_, b)) in one_files.iter().zip(&files) {
+            assert!(a == b, "{name} differs on {threads} threads");
+        }
+    }
+}
+
+/// `lid-experiments grokking --preset smoke --out OUT EXTRA...`.
+fn grokking_cli(out: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_lid-experiments"))
+        .args(["grokking", "--preset", "smoke", "--out"])
+        .arg(out)
+        .args(extra)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap()
+}
+
+fn refused(o: &std::process::Output, words: &[&str]) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "accepted: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for w in words {
+        assert!(err.contains(w), "`{w}` not in: {err}");
+    }
+}
+
+/// Issue 22, item 1: `--resume` of a finished folder is refused whatever the settings (other seeds,
+/// another `--p`, the same ones), and the folder keeps every byte: summary, config, `COMPLETE`.
+#[test]
+fn resume_of_a_finished_folder_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = grokking_cli(&out, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let before = tree_bytes(&out);
+    assert!(before.iter().any(|(n, _)| n == "COMPLETE"));
+    for extra in [
+        &["--resume", "--seeds", "47"][..],
+        &["--resume", "--seeds", "46,47"],
+        &["--resume", "--p", "29"],
+        &["--resume"],
+    ] {
+        refused(&grokking_cli(&out, extra), &["--out", "complete"]);
+        assert!(tree_bytes(&out) == before, "{extra:?} changed the folder");
+    }
+}
+
+/// Issue 22, item 1: `--resume` into a non-empty folder that is not a grokking run is refused
+/// before anything is written into it.
+#[test]
+fn resume_into_an_unrelated_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mine");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("keep.txt"), "mine").unwrap();
+    refused(
+        &grokking_cli(&out, &["--resume"]),
+        &["--out", "not a run folder of grokking"],
+    );
+    assert_eq!(
+        tree_bytes(&out),
+        vec![("keep.txt".to_string(), b"mine".to_vec())]
+    );
+    // Another study's folder.
+    let config = br#"{"study": "dst", "settings": {}}"#.to_vec();
+    std::fs::write(out.join("config.json"), &config).unwrap();
+    refused(
+        &grokking_cli(&out, &["--resume"]),
+        &["--out", "a run of dst"],
+    );
+    assert_eq!(tree_bytes(&out).len(), 2);
+    // An empty folder is a new run.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let o = grokking_cli(&empty, &["--resume"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(empty.join("COMPLETE").is_file());
+}
+
+/// Issue 22, item 1: an interrupted folder resumed with other settings (`--p`, `--seeds`) is
+/// refused, naming the setting, and every file stays byte for byte (no `COMPLETE` written,
+/// `config.json` not rewritten); resumed with its own settings it finishes with the same results.
+#[test]
+fn refused_resume_of_an_interrupted_folder_touches_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = grokking_cli(&out, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary = std::fs::read(out.join("summary.csv")).unwrap();
+    // Killed after its last file but before the marker.
+    std::fs::remove_file(out.join("COMPLETE")).unwrap();
+    let before = tree_bytes(&out);
+    refused(
+        &grokking_cli(&out, &["--resume", "--p", "29"]),
+        &[
+            "--out",
+            "other settings",
+            "settings.study.p: 23 there, 29 asked for",
+        ],
+    );
+    assert!(tree_bytes(&out) == before, "--p 29 changed the folder");
+    refused(
+        &grokking_cli(&out, &["--resume", "--seeds", "47"]),
+        &["--out", "other settings", "data_seeds"],
+    );
+    assert!(tree_bytes(&out) == before, "--seeds 47 changed the folder");
+    let o = grokking_cli(&out, &["--resume"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join("COMPLETE").is_file());
+    assert_eq!(std::fs::read(out.join("summary.csv")).unwrap(), summary);
 }

@@ -39,6 +39,10 @@ fn grokking(out: &Path, resume: bool) -> Command {
         "400",
         "--checkpoint-every",
         "20",
+        // One run after the other, so that the kill lands in the second run: side by side (the
+        // default on several cores) both would be cut.
+        "--threads",
+        "1",
         "--out",
         p(out),
     ])

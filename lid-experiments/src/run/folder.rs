@@ -150,6 +150,84 @@ impl RunFolder {
         Ok(Self::at(root, study))
     }
 
+    /// Reopens the folder of an interrupted run of `study` to continue it under `settings` (a
+    /// study's `--resume`), or creates it when it does not exist or is empty. Everything is checked
+    /// before anything in the folder is touched, so a refused resume leaves every file as it was:
+    /// - a finished folder (with its [`COMPLETE_MARKER`]) is refused: its results stay as they are,
+    ///   whatever settings were asked for;
+    /// - a non-empty folder without a readable `config.json` of `study` is refused: it is not a run
+    ///   of this study;
+    /// - a run whose recorded `settings` differ from `settings` is refused, naming the first
+    ///   differences: continuing it would mix two configurations in one folder.
+    ///
+    /// `settings` is compared as the JSON [`RunFolder::write_config`] records, both sides parsed
+    /// from text, so that a float compares equal to its own round trip through `config.json`.
+    ///
+    /// # Errors
+    /// [`Error::Flag`] naming `--out` for each refusal above; as [`RunFolder::create`];
+    /// [`Error::Format`] when `settings` cannot be serialised.
+    pub fn resume_matching<T: Serialize>(
+        path: impl Into<PathBuf>,
+        study: &str,
+        settings: &T,
+    ) -> Result<Self> {
+        let root = path.into();
+        let wanted = as_recorded(settings, &root)?;
+        let is_empty_dir = root.is_dir()
+            && std::fs::read_dir(&root)
+                .map_err(|e| Error::io(&root, e))?
+                .next()
+                .is_none();
+        if !root.exists() || is_empty_dir {
+            return Self::create(root, study);
+        }
+        let refuse = |reason: String| Error::flag("--out", root.display(), reason);
+        if !root.is_dir() {
+            return Err(refuse("exists and is not a folder".into()));
+        }
+        if is_complete(&root) {
+            return Err(refuse(
+                "the run is complete; nothing to resume (give another --out to run again)".into(),
+            ));
+        }
+        let config = root.join(CONFIG_FILE);
+        let recorded: serde_json::Value = match std::fs::read_to_string(&config) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| {
+                refuse(format!(
+                    "its {CONFIG_FILE} is not readable ({e}); refusing to write into the folder"
+                ))
+            })?,
+            Err(_) => {
+                return Err(refuse(format!(
+                    "is not empty and is not a run folder of {study} (no {CONFIG_FILE}); refusing \
+                     to write into it (give a new folder, or the folder of an interrupted {study} run)"
+                )))
+            }
+        };
+        let recorded_study = recorded.get("study").and_then(|s| s.as_str());
+        if recorded_study != Some(study) {
+            return Err(refuse(format!(
+                "holds a run of {}, not of {study}; refusing to write into it",
+                recorded_study.unwrap_or("an unknown study")
+            )));
+        }
+        let mut differences = Vec::new();
+        json_differences(
+            recorded.get("settings").unwrap_or(&serde_json::Value::Null),
+            &wanted,
+            "settings",
+            &mut differences,
+        );
+        if !differences.is_empty() {
+            return Err(refuse(format!(
+                "the interrupted run has other settings ({}); resume it with the settings it was \
+                 started with, or give another --out",
+                differences.join("; ")
+            )));
+        }
+        Ok(Self::at(root, study))
+    }
+
     /// A new run folder `name` inside this one (the suite puts each study in its own).
     ///
     /// # Errors
@@ -301,6 +379,45 @@ impl RunFolder {
     }
 }
 
+/// `value` as `config.json` records it: serialised and parsed back (see
+/// [`RunFolder::resume_matching`]).
+fn as_recorded<T: Serialize>(value: &T, root: &Path) -> Result<serde_json::Value> {
+    let path = root.join(CONFIG_FILE);
+    let text = serde_json::to_string(value).map_err(|e| Error::json(&path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::json(&path, e))
+}
+
+/// At most this many differences are named in a refused resume.
+const NAMED_DIFFERENCES: usize = 3;
+
+/// Appends `path: recorded -> wanted` for the first [`NAMED_DIFFERENCES`] leaves where
+/// `recorded` and `wanted` differ (objects by key, arrays compared whole).
+fn json_differences(
+    recorded: &serde_json::Value,
+    wanted: &serde_json::Value,
+    path: &str,
+    out: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    if out.len() >= NAMED_DIFFERENCES || recorded == wanted {
+        return;
+    }
+    if let (Value::Object(a), Value::Object(b)) = (recorded, wanted) {
+        let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        for key in keys {
+            let (x, y) = (
+                a.get(key).unwrap_or(&Value::Null),
+                b.get(key).unwrap_or(&Value::Null),
+            );
+            json_differences(x, y, &format!("{path}.{key}"), out);
+        }
+        return;
+    }
+    out.push(format!("{path}: {recorded} there, {wanted} asked for"));
+}
+
 /// Relative paths of the (non-hidden) files under `dir`.
 fn list_files(root: &Path, dir: &Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -405,6 +522,58 @@ mod tests {
         assert!(!is_complete(&path));
         resumed.finish().unwrap();
         assert!(is_complete(&path));
+    }
+
+    /// The settings check of `--resume`: a finished folder, a foreign folder and other settings are
+    /// refused before any file changes; an interrupted run of the same settings continues.
+    #[test]
+    fn resume_checks_the_folder_before_touching_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r");
+        let settings = serde_json::json!({"p": 197, "seeds": [46, 47], "lr": 0.1 + 0.2});
+        let mut run = RunFolder::create(&path, "demo").unwrap();
+        run.write_config(&settings, &[46]).unwrap();
+        let config = std::fs::read(path.join(CONFIG_FILE)).unwrap();
+        // Interrupted: the same settings continue (floats compare after their round trip).
+        assert!(RunFolder::resume_matching(&path, "demo", &settings).is_ok());
+        let other = serde_json::json!({"p": 29, "seeds": [46], "lr": 0.1 + 0.2});
+        let err = RunFolder::resume_matching(&path, "demo", &other)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--out")
+                && err.contains("settings.p: 197 there, 29 asked for")
+                && err.contains("settings.seeds: [46,47] there, [46] asked for"),
+            "{err}"
+        );
+        let err = RunFolder::resume_matching(&path, "other", &settings)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("a run of demo, not of other"), "{err}");
+        assert_eq!(std::fs::read(path.join(CONFIG_FILE)).unwrap(), config);
+        run.finish().unwrap();
+        let marker = std::fs::read(path.join(COMPLETE_MARKER)).unwrap();
+        let config = std::fs::read(path.join(CONFIG_FILE)).unwrap();
+        for s in [&settings, &other] {
+            let err = RunFolder::resume_matching(&path, "demo", s)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("complete"), "{err}");
+        }
+        assert_eq!(std::fs::read(path.join(COMPLETE_MARKER)).unwrap(), marker);
+        assert_eq!(std::fs::read(path.join(CONFIG_FILE)).unwrap(), config);
+        // A folder of someone else's files.
+        let foreign = dir.path().join("foreign");
+        std::fs::create_dir(&foreign).unwrap();
+        std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
+        let err = RunFolder::resume_matching(&foreign, "demo", &settings)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a run folder of demo"), "{err}");
+        assert_eq!(list_files(&foreign, &foreign), vec!["notes.txt"]);
+        // Missing or empty: a new run.
+        assert!(RunFolder::resume_matching(dir.path().join("new"), "demo", &settings).is_ok());
+        assert!(dir.path().join("new").is_dir());
     }
 
     #[test]

@@ -17,6 +17,13 @@
 //!   lead**: onset step minus change-point step.
 //! - **Generalised** at the first step with validation accuracy >= `grok_threshold` (default 0.9); a
 //!   run **groks** when its final validation accuracy reaches `grok_threshold`.
+//! - **Lead distribution** of a fraction ([`lead_spread`]): the leads of its runs that grok and
+//!   have an onset, with mean, sample std (ddof 1), min and max. A run that does not grok but has
+//!   an onset (validation accuracy creeping up by the margin) keeps its lead in the per-run table
+//!   and in the mean over all runs with an onset ([`FractionRow::lead_steps`]), but not in this
+//!   distribution: its onset is not a grokking event. A grokked run without an onset (validation
+//!   accuracy already within the margin of its final level at memorisation) is counted, not given
+//!   a lead.
 
 use serde::{Deserialize, Serialize};
 
@@ -249,6 +256,141 @@ pub fn fraction_table(rows: &[FractionRow]) -> Result<Table> {
             fmt(&r.change_lead_steps, 0),
             fmt(&r.final_lid, 2),
             fmt(&r.final_val_acc, 3),
+        ])?;
+    }
+    Ok(t)
+}
+
+/// The distribution of the lead over a fraction's grokked runs (see the module docs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeadSpread {
+    /// Training fraction.
+    pub fraction: f64,
+    /// Runs (seeds).
+    pub runs: usize,
+    /// Runs that grokked.
+    pub grokked: usize,
+    /// Leads of the grokked runs with an onset, in run order.
+    pub leads: Vec<i64>,
+    /// Mean and sample std of `leads`.
+    pub mean_std: Option<MeanStd>,
+    /// Smallest lead.
+    pub min: Option<i64>,
+    /// Largest lead.
+    pub max: Option<i64>,
+    /// Grokked runs whose LID peak comes before their onset (lead > 0).
+    pub peak_first: usize,
+}
+
+/// The lead distribution per fraction, fractions in the order first seen.
+pub fn lead_spread(summaries: &[RunSummary]) -> Vec<LeadSpread> {
+    let mut fractions: Vec<f64> = Vec::new();
+    for s in summaries {
+        if !fractions.contains(&s.fraction) {
+            fractions.push(s.fraction);
+        }
+    }
+    fractions
+        .into_iter()
+        .map(|f| {
+            let runs: Vec<&RunSummary> = summaries.iter().filter(|s| s.fraction == f).collect();
+            let leads: Vec<i64> = runs
+                .iter()
+                .filter(|r| r.grokked)
+                .filter_map(|r| r.lead_steps)
+                .collect();
+            LeadSpread {
+                fraction: f,
+                runs: runs.len(),
+                grokked: runs.iter().filter(|r| r.grokked).count(),
+                mean_std: MeanStd::of(&leads.iter().map(|&l| l as f64).collect::<Vec<_>>()),
+                min: leads.iter().copied().min(),
+                max: leads.iter().copied().max(),
+                peak_first: leads.iter().filter(|&&l| l > 0).count(),
+                leads,
+            }
+        })
+        .collect()
+}
+
+/// The lead distribution as a table (`leads.csv` and the report).
+///
+/// # Errors
+/// Never (nine cells for nine columns; a row-length mismatch is a bug).
+pub fn lead_table(rows: &[LeadSpread]) -> Result<Table> {
+    let opt = |x: Option<i64>| x.map_or("–".to_string(), |v| v.to_string());
+    let mut t = Table::new([
+        "fraction",
+        "runs",
+        "grokked",
+        "grokked with a lead",
+        "peak before onset",
+        "lead mean ± std",
+        "lead min",
+        "lead max",
+        "leads",
+    ]);
+    for r in rows {
+        t.push_row([
+            format!("{:.2}", r.fraction),
+            r.runs.to_string(),
+            r.grokked.to_string(),
+            r.leads.len().to_string(),
+            r.peak_first.to_string(),
+            r.mean_std
+                .as_ref()
+                .map_or("–".to_string(), |m| m.display(0)),
+            opt(r.min),
+            opt(r.max),
+            r.leads
+                .iter()
+                .map(|l| l.to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ])?;
+    }
+    Ok(t)
+}
+
+/// One line per run with the events the report discusses (the report's per-run table; every
+/// column is in `summary.csv`).
+///
+/// # Errors
+/// Never (nine cells for nine columns; a row-length mismatch is a bug).
+pub fn run_events_table(summaries: &[RunSummary]) -> Result<Table> {
+    let step = |x: Option<u64>| x.map_or("–".to_string(), |v| v.to_string());
+    let mut t = Table::new([
+        "fraction",
+        "seed",
+        "memorised (val acc)",
+        "LID peak (step)",
+        "onset",
+        "lead (onset − peak)",
+        "change point",
+        "final LID",
+        "final val acc",
+    ]);
+    for s in summaries {
+        t.push_row([
+            format!("{:.2}", s.fraction),
+            s.seed.to_string(),
+            match (s.memorised_step, s.plateau_val_acc) {
+                (Some(m), Some(v)) => format!("{m} ({v:.2})"),
+                _ => "–".to_string(),
+            },
+            match (s.lid_peak, s.lid_peak_step) {
+                (Some(v), Some(p)) => format!("{v:.2} ({p})"),
+                _ => "–".to_string(),
+            },
+            step(s.onset_step),
+            s.lead_steps.map_or("–".to_string(), |l| format!("{l:+}")),
+            step(s.lid_change_step),
+            s.final_lid.map_or("–".to_string(), |v| format!("{v:.2}")),
+            format!(
+                "{:.3}{}",
+                s.final_val_acc,
+                if s.grokked { " (groks)" } else { "" }
+            ),
         ])?;
     }
     Ok(t)

@@ -10,14 +10,15 @@
 //! [`crate::run::plot`]. [`run_study`] does all of it into a [`RunFolder`].
 //!
 //! Presets: [`config::StudyConfig::paper`] (REFERENCE.md study 4 exactly; needs a GPU-sized budget),
-//! [`config::StudyConfig::cpu`] (the paper's model and optimizer, p = 197, fewer fractions, seeds
-//! and steps: within 30 minutes on 2 cores), [`config::StudyConfig::quick`] (a small configuration
+//! [`config::StudyConfig::cpu`] (the paper's model and optimizer, p = 197 and seeds 46-50, two
+//! fractions and fewer steps: within 40 minutes on 2 cores), [`config::StudyConfig::quick`] (a small configuration
 //! that groks in a minute or two: the default suite's step) and [`config::StudyConfig::smoke`]
 //! (seconds, for tests).
 //!
 //! Run folder: `config.json`, `runs/frac<f>_seed<s>/metrics.csv` and `training/` (lid-train's
 //! checkpoint and its metrics),
-//! `summary.csv` (per run), `fractions.csv` and `table.md` (across seeds), `summary_runs.json`,
+//! `summary.csv` (per run), `leads.csv` (the lead over each fraction's grokked runs),
+//! `fractions.csv` and `table.md` (across seeds), `summary_runs.json`,
 //! figures `lid_by_fraction`, `val_acc_by_fraction` and `frac<f>` (stacked LID, accuracy, loss),
 //! `report.md`, `summary.json`, `COMPLETE`.
 
@@ -34,7 +35,10 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use analysis::{fraction_table, runs_table, summarise_run, table, FractionRow, RunSummary};
+use analysis::{
+    fraction_table, lead_spread, lead_table, run_events_table, runs_table, summarise_run, table,
+    FractionRow, RunSummary,
+};
 use config::{Preset, ProbePositions, StudyConfig};
 use dataset::{GrokDataset, Operation};
 use figures::FractionRuns;
@@ -42,6 +46,7 @@ use train::{run_training, MetricsRow};
 
 use crate::error::{Error, Result};
 use crate::run::folder::FigureRef;
+use crate::run::side_by_side::side_by_side;
 use crate::run::{RunFolder, StudySummary};
 use crate::studies::series::sweep::{self, Plan, Shard, ShardReport, SweepUnit};
 use crate::studies::Study;
@@ -98,6 +103,10 @@ pub struct GrokkingArgs {
     /// Override the probed positions.
     #[arg(long, value_enum)]
     pub probe_positions: Option<ProbePositions>,
+    /// Worker threads (default: all cores). On the CPU the runs go side by side, one per thread;
+    /// results do not depend on the count.
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Only time this many training steps (after 20 untimed ones) on the first fraction and seed,
     /// print steps per second as JSON, and write nothing (used by benches/peers/grokking_bench.sh).
     #[arg(long)]
@@ -170,6 +179,9 @@ impl GrokkingArgs {
 /// Invalid settings, an unusable `--out`, training, probe or I/O failures.
 pub fn run_cli(args: &GrokkingArgs) -> Result<()> {
     let config = args.config()?;
+    if args.threads == Some(0) {
+        return Err(Error::flag("--threads", 0, "must be at least 1"));
+    }
     if let Some(steps) = args.time_steps {
         let steps_per_s = time_training(&config, steps, &args.device)?;
         println!(
@@ -208,7 +220,11 @@ pub fn run_cli(args: &GrokkingArgs) -> Result<()> {
         return Ok(());
     }
     let folder = match (&args.out, args.resume) {
-        (Some(out), true) => RunFolder::resume(out, "grokking")?,
+        (Some(out), true) => RunFolder::resume_matching(
+            out,
+            "grokking",
+            &Settings::of(&config, &args.device.to_string()),
+        )?,
         (None, true) => {
             return Err(Error::flag(
                 "--resume",
@@ -220,9 +236,11 @@ pub fn run_cli(args: &GrokkingArgs) -> Result<()> {
         (None, false) => RunFolder::timestamped("runs", "grokking")?,
     };
     let path = folder.path().to_path_buf();
-    let (result, _) = run_study(&config, folder, args.resume, &args.device, &mut |msg| {
-        eprintln!("{msg}")
-    })?;
+    let (result, _) = crate::cli::with_threads(args.threads, || {
+        run_study(&config, folder, args.resume, &args.device, &mut |msg| {
+            eprintln!("{msg}")
+        })
+    })??;
     println!(
         "{}",
         fraction_table(&table(&result.summaries))?.to_markdown()
@@ -332,12 +350,14 @@ fn run_one(
     let mut progress = |r: &MetricsRow| {
         if let Some(p) = &r.train_probe {
             log(&format!(
-                "  step {:>7}  train acc {:.3}  val acc {:.3}  LID {:.2}  ({:.0} s)",
+                "  step {:>7}  train acc {:.3}  val acc {:.3}  LID {:.2}  ({:.0} s, frac {:.2} seed {})",
                 r.step,
                 r.train_acc,
                 r.val_acc,
                 p.mean,
-                run_start.elapsed().as_secs_f64()
+                run_start.elapsed().as_secs_f64(),
+                unit.fraction,
+                unit.seed
             ));
         }
     };
@@ -428,7 +448,8 @@ pub struct StudyResult {
     pub seconds: f64,
 }
 
-/// What `config.json` records under `settings`.
+/// What `config.json` records under `settings`; `--resume` continues a folder only when they
+/// are equal ([`RunFolder::resume_matching`]).
 #[derive(Serialize)]
 struct Settings<'a> {
     study: &'a StudyConfig,
@@ -437,8 +458,23 @@ struct Settings<'a> {
     training_device: String,
 }
 
+impl<'a> Settings<'a> {
+    fn of(config: &'a StudyConfig, device: &str) -> Self {
+        Self {
+            study: config,
+            n_parameters: config.model.n_parameters(),
+            neighbor_search: "lid_knn::BruteForce (exact)",
+            training_device: device.to_string(),
+        }
+    }
+}
+
 /// Runs every (fraction, seed) of `config` into `folder` (see the module docs for its files) and
 /// finishes it; with `resume`, runs continue from their checkpoints in the folder.
+///
+/// On the CPU the runs go side by side on the current rayon pool's threads, as many at once as it
+/// has threads, each on its share ([`side_by_side`]); every output is the same, byte for byte,
+/// whatever the thread count. With a `--device`, they run one after another.
 ///
 /// # Errors
 /// Training, probe, figure or I/O failures (the folder then stays incomplete).
@@ -451,14 +487,21 @@ pub fn run_study(
 ) -> Result<(StudyResult, StudySummary)> {
     let started = Instant::now();
     write_settings(config, &mut folder, &device.to_string())?;
-    let mut summaries = Vec::new();
-    let mut all_rows = Vec::new();
-    for unit in run_units(config) {
-        let dir = folder.dir(&format!("runs/frac{:.2}_seed{}", unit.fraction, unit.seed))?;
-        let outcome = run_one(config, &unit, &dir, resume, device, log)?;
-        summaries.push(outcome.summary);
-        all_rows.push(outcome.rows);
-    }
+    let max_jobs = match device {
+        lid_embed::DeviceKind::Cpu => usize::MAX,
+        _ => 1,
+    };
+    let outcomes = side_by_side(
+        &run_units(config),
+        max_jobs,
+        |_, unit, log| {
+            let dir = folder.dir(&format!("runs/{}", unit.key()))?;
+            run_one(config, unit, &dir, resume, device, log)
+        },
+        log,
+    )?;
+    let (summaries, all_rows): (Vec<RunSummary>, Vec<Vec<MetricsRow>>) =
+        outcomes.into_iter().map(|o| (o.summary, o.rows)).unzip();
     let result = StudyResult {
         summaries,
         rows: all_rows,
@@ -474,15 +517,7 @@ fn write_settings(config: &StudyConfig, folder: &mut RunFolder, device: &str) ->
     let mut seeds = config.data_seeds.clone();
     seeds.push(config.model_seed);
     seeds.push(config.probe.seed);
-    folder.write_config(
-        &Settings {
-            study: config,
-            n_parameters: config.model.n_parameters(),
-            neighbor_search: "lid_knn::BruteForce (exact)",
-            training_device: device.to_string(),
-        },
-        &seeds,
-    )?;
+    folder.write_config(&Settings::of(config, device), &seeds)?;
     Ok(())
 }
 
@@ -495,11 +530,15 @@ fn write_outputs(
     let fraction_rows = table(&result.summaries);
     let across = fraction_table(&fraction_rows)?;
     folder.write_table("fractions.csv", &across)?;
+    let spreads = lead_spread(&result.summaries);
+    let lead_rows = lead_table(&spreads)?;
+    folder.write_table("leads.csv", &lead_rows)?;
     folder.write_json(
         "summary_runs.json",
         &serde_json::json!({
             "runs": result.summaries,
             "fractions": fraction_rows,
+            "leads": spreads,
             "seconds": result.seconds,
         }),
     )?;
@@ -543,12 +582,15 @@ fn write_outputs(
         "# Grokking study (preset `{}`)\n\n{} modulo p = {}, fractions {:?}, dataset seeds {:?}, \
          model seed {}, {} steps, weight decay {}, {} parameters. Wall clock {:.0} s.\n\n\
          Memorised = first step with training accuracy >= 0.99; onset = first later step whose \
-         validation accuracy exceeds its value at memorisation by {}; LID peak = probed step after 0 \
-         with the largest mean local LID (training sequences); lead = onset − peak. A run groks when \
-         its final validation accuracy is at least {}.\n\n{}\n\
+         validation accuracy exceeds its value at memorisation by {}; early minimum = first local \
+         minimum of the mean local LID (training sequences) after step 0; LID peak = probed step \
+         after the early minimum with the largest mean LID; lead = onset − peak. A run groks when \
+         its final validation accuracy is at least {}.\n\n## Every run\n\n{}\n\
+         ## Lead of the LID peak over the onset, over the grokked runs\n\n{}\n\
+         ## Across seeds (mean ± std; leads over every run with an onset)\n\n{}\n\
          ![LID](lid_by_fraction.png)\n\n![accuracy](val_acc_by_fraction.png)\n\n{}\
-         Per-run numbers: `summary.csv`; across seeds: `fractions.csv`; curves: \
-         `runs/*/metrics.csv`; settings and versions: `config.json`.\n",
+         Per-run numbers: `summary.csv`; lead distribution: `leads.csv`; across seeds: \
+         `fractions.csv`; curves: `runs/*/metrics.csv`; settings and versions: `config.json`.\n",
         config.preset,
         serde_json::to_string(&config.operation)
             .map_err(|e| Error::json("report.md", e))?
@@ -563,17 +605,24 @@ fn write_outputs(
         result.seconds,
         config.onset_margin,
         config.grok_threshold,
+        run_events_table(&result.summaries)?.to_markdown(),
+        lead_rows.to_markdown(),
         markdown,
         panel_links
     );
     folder.write_report(&report)?;
     let grokked = result.summaries.iter().filter(|s| s.grokked).count();
-    let leads: Vec<String> = fraction_rows
+    let leads: Vec<String> = spreads
         .iter()
         .filter_map(|r| {
-            r.lead_steps
-                .as_ref()
-                .map(|m| format!("{} steps at fraction {:.2}", m.display(0), r.fraction))
+            let (m, min, max) = (r.mean_std.as_ref()?, r.min?, r.max?);
+            Some(format!(
+                "{} steps (min {min}, max {max}; peak first in {} of {}) at fraction {:.2}",
+                m.display(0),
+                r.peak_first,
+                r.leads.len(),
+                r.fraction
+            ))
         })
         .collect();
     let count =
@@ -589,12 +638,12 @@ fn write_outputs(
         grokked,
         config.grok_threshold,
         if leads.is_empty() {
-            "No run reached the onset of generalisation, so no lead of the LID peak can be \
-             measured (expected for the quick preset, which only checks the pipeline)."
+            "No grokked run has an onset of generalisation, so no lead of the LID peak can be \
+             measured."
                 .to_string()
         } else {
             format!(
-                "The LID peak precedes the validation-accuracy onset by {}.",
+                "Over the grokked runs, the validation-accuracy onset comes after the LID peak by {}.",
                 leads.join("; ")
             )
         }
