@@ -13,9 +13,9 @@
 //!   markers, horizontal box plots with reference values, grouped violins).
 //! - [`paths`]: output paths checked before any work starts (folder exists and is writable, not an
 //!   input, not another output).
-//! - [`preset`]: [`Preset`], the named settings (`paper`, `cpu`, `quick`) every study starts from.
 //! - [`side_by_side`]: a study's independent jobs (training runs) side by side on the pool's
 //!   threads, each on its share, with results that do not depend on the thread count.
+//! - [`preset`]: [`Preset`], the named settings (`paper`, `cpu`, `quick`) every study starts from.
 //! - [`suite`]: `reproduce`, every study at one preset in one run folder with one top-level
 //!   `report.md`, resumable after a kill (the default suite is its quick preset).
 //!
@@ -28,8 +28,8 @@ pub mod folder;
 pub mod metadata;
 pub mod paths;
 pub mod plot;
-pub mod side_by_side;
 pub mod preset;
+pub mod side_by_side;
 pub mod suite;
 pub mod table;
 
