@@ -29,12 +29,25 @@
 //! default ([`UtteranceConfig::detokenize`]) they are turned into ordinary text first
 //! ([`crate::text::detokenize`]); spans are computed on the final text either way.
 //!
-//! Defaults: both speakers, every template relexicalised once (68,967 utterances), seed 0.
+//! **Order.** convlab's files are grouped by speaker and act group, so in template order any prefix
+//! of the corpus is one speaker and a few act groups (after a seeded 80/10/10 split, which keeps the
+//! order inside each part, the first 10,000 training utterances were user Attraction, Hospital and
+//! Hotel-Inform turns only). A caller that takes "the first N" of a part,
+//! as the fine-tuning study takes the paper's "first 10,000 training sequences" of MultiWOZ 2.1
+//! (dialogue order: every domain, user and system turns mixed), would train on one slice of the
+//! domain. By default ([`UtteranceOrder::Shuffled`] with [`DEFAULT_ORDER_SEED`]) the utterances are
+//! therefore returned in a seeded uniform random order: every prefix is a uniform sample of the
+//! corpus, so its speaker and domain mix is the whole corpus's up to sampling error (58 % user,
+//! 42 % system; the real corpus alternates, 50 / 50). Consecutive utterances do not form dialogues.
+//! [`UtteranceOrder::Template`] keeps template order.
+//!
+//! Defaults: both speakers, every template relexicalised once (68,967 utterances), value seed 0,
+//! shuffled with [`DEFAULT_ORDER_SEED`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use rand::seq::IndexedRandom;
+use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -887,7 +900,7 @@ pub enum Speakers {
     User,
     /// System templates only.
     System,
-    /// Both (user first, then system).
+    /// Both (in template order: user first, then system).
     #[default]
     Both,
 }
@@ -903,6 +916,36 @@ impl Speakers {
     }
 }
 
+/// Seed of the default order of [`utterances`] ([`UtteranceOrder::Shuffled`]): the ASCII bytes of
+/// `mwoz`. Fixed, and distinct from the seeds the studies split and sample with (0, 42, 778), so
+/// that the order and a later seeded split of the same length are not the same permutation.
+pub const DEFAULT_ORDER_SEED: u64 = 0x6d77_6f7a;
+
+/// The order of [`utterances`]' output (see the module docs for why the default is shuffled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UtteranceOrder {
+    /// convlab's template order: speakers in [`Speakers::list`] order, then act group, key and file
+    /// order; the `per_template` relexicalisations of a template are adjacent.
+    Template,
+    /// Template order permuted uniformly at random: the list shuffled with ChaCha8 seeded by
+    /// `seed` (Fisher-Yates, rand 0.9's `SliceRandom::shuffle`). Values are drawn in template order first,
+    /// so the utterances are those of [`UtteranceOrder::Template`] with the same value seed,
+    /// reordered.
+    Shuffled {
+        /// The seed of the permutation.
+        seed: u64,
+    },
+}
+
+impl Default for UtteranceOrder {
+    /// `Shuffled` with [`DEFAULT_ORDER_SEED`].
+    fn default() -> Self {
+        UtteranceOrder::Shuffled {
+            seed: DEFAULT_ORDER_SEED,
+        }
+    }
+}
+
 /// Settings of [`utterances`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UtteranceConfig {
@@ -914,6 +957,8 @@ pub struct UtteranceConfig {
     pub per_template: usize,
     /// Seed of the value draws (default 0).
     pub seed: u64,
+    /// Order of the output (default shuffled with [`DEFAULT_ORDER_SEED`]).
+    pub order: UtteranceOrder,
 }
 
 impl Default for UtteranceConfig {
@@ -923,13 +968,15 @@ impl Default for UtteranceConfig {
             detokenize: true,
             per_template: 1,
             seed: 0,
+            order: UtteranceOrder::default(),
         }
     }
 }
 
-/// Relexicalises every template of the chosen speakers `per_template` times, in template order
-/// (user before system). Deterministic for a given seed. Duplicated texts are kept, as the real
-/// corpus has them (`Thank you .`); see [`crate::text::dedup_by_text`].
+/// Relexicalises every template of the chosen speakers `per_template` times (values drawn in
+/// template order, user before system) and returns them in `config.order` (default: a seeded
+/// shuffle, see the module docs). Deterministic for a given config. Duplicated texts are kept, as
+/// the real corpus has them (`Thank you .`); see [`crate::text::dedup_by_text`].
 pub fn utterances(
     templates: &MultiwozTemplates,
     config: &UtteranceConfig,
@@ -953,6 +1000,9 @@ pub fn utterances(
                 });
             }
         }
+    }
+    if let UtteranceOrder::Shuffled { seed } = config.order {
+        out.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
     }
     Ok(out)
 }

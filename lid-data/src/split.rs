@@ -5,6 +5,13 @@
 //! `floor(n * validation)` to validation, and the rest to test (so the three parts cover the list
 //! exactly once). Within each part items keep their original relative order, so a split is stable
 //! under how the caller later iterates. Same list length, fractions and seed, same split.
+//!
+//! A list with repeated items (a corpus where `Thank you.` occurs hundreds of times) puts copies in
+//! every part; [`Splits::hold_out_test`] removes from the training and validation parts every item
+//! equal (by a key, such as its text) to a test item, so that nothing measured on the test part was
+//! trained or validated on.
+
+use std::collections::HashSet;
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -53,6 +60,37 @@ impl<T> Splits<T> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Removes from the training and validation parts every item whose `key` equals the key of a
+    /// test item; the rest keep their order, the test part is unchanged. Returns how many went.
+    /// `O(n)` with a hash set of the test keys.
+    pub fn hold_out_test<K>(&mut self, key: K) -> HeldOut
+    where
+        K: Fn(&T) -> &str,
+    {
+        let Splits {
+            train,
+            validation,
+            test,
+        } = self;
+        let held: HashSet<&str> = test.iter().map(&key).collect();
+        let (train_before, validation_before) = (train.len(), validation.len());
+        train.retain(|item| !held.contains(key(item)));
+        validation.retain(|item| !held.contains(key(item)));
+        HeldOut {
+            train_removed: train_before - train.len(),
+            validation_removed: validation_before - validation.len(),
+        }
+    }
+}
+
+/// What [`Splits::hold_out_test`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldOut {
+    /// Training items equal to a test item.
+    pub train_removed: usize,
+    /// Validation items equal to a test item.
+    pub validation_removed: usize,
 }
 
 /// A part of a split.

@@ -79,3 +79,42 @@ fn edge_fractions_and_errors() {
         );
     }
 }
+
+/// Repeated texts must not reach both the measured (test) part and the training or validation part:
+/// relexicalised templates repeat `Thank you.` hundreds of times.
+#[test]
+fn hold_out_test_removes_every_test_text_from_train_and_validation() {
+    let texts: Vec<String> = (0..600)
+        .map(|i| match i % 3 {
+            0 => format!("unique {i}"),
+            1 => "Thank you.".to_string(),
+            _ => format!("repeated {}", i % 7),
+        })
+        .collect();
+    let f = Fractions {
+        train: 0.8,
+        validation: 0.1,
+    };
+    let mut s = split(texts, f, 0).unwrap();
+    let before = s.clone();
+    let held = s.hold_out_test(|t| t.as_str());
+    assert_eq!(s.test, before.test, "the test part is unchanged");
+    for text in &s.test {
+        assert!(!s.train.contains(text), "{text} in train");
+        assert!(!s.validation.contains(text), "{text} in validation");
+    }
+    assert_eq!(held.train_removed, before.train.len() - s.train.len());
+    assert_eq!(
+        held.validation_removed,
+        before.validation.len() - s.validation.len()
+    );
+    assert!(held.train_removed > 100, "{held:?}");
+    // What stays keeps its order, and every unique text stays.
+    let kept: Vec<&String> = before
+        .train
+        .iter()
+        .filter(|t| !before.test.contains(t))
+        .collect();
+    assert_eq!(s.train.iter().collect::<Vec<_>>(), kept);
+    assert!(s.train.iter().filter(|t| t.starts_with("unique")).count() > 150);
+}

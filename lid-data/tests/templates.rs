@@ -3,7 +3,8 @@
 mod common;
 
 use lid_data::multiwoz_templates::{
-    utterances, Database, Domain, MultiwozTemplates, Speakers, TemplateSet, UtteranceConfig,
+    utterances, Database, Domain, MultiwozTemplates, Speakers, TemplateSet, Utterance,
+    UtteranceConfig, UtteranceOrder,
 };
 use lid_data::{Error, Speaker};
 
@@ -47,8 +48,11 @@ fn fixture_relexicalisation_has_exact_spans() {
         assert_spans_exact(u);
         assert!(!u.text.contains("#RESTAURANT") && !u.text.contains("#TAXI"));
     }
-    // Detokenised, with the stray `#` kept as text.
-    let taxi = us.iter().find(|u| u.act_group == "Taxi-Inform").unwrap();
+    // Detokenised, with the stray `#` kept as text (the system file has a Taxi-Inform group too).
+    let taxi = us
+        .iter()
+        .find(|u| u.act_group == "Taxi-Inform" && u.speaker == Speaker::User)
+        .unwrap();
     assert!(taxi.text.starts_with("I'm leaving "), "{}", taxi.text);
     assert!(
         taxi.text.ends_with("I need the car # too."),
@@ -256,4 +260,56 @@ fn offline_assets_relexicalise_every_template_exactly() {
         assert!(!u.text.contains("-INFORM-"), "{}", u.text);
     }
     assert!(values > 45_000, "{values}");
+}
+
+/// The stand-in's default order is a seeded shuffle of template order (issue 20, study 1: in
+/// template order every prefix was one speaker and a few act groups): the same utterances with the
+/// same values, reordered; deterministic; template order still available.
+#[test]
+fn default_order_is_a_seeded_shuffle_of_template_order() {
+    let t = fixture_templates();
+    let config = UtteranceConfig {
+        per_template: 20,
+        ..Default::default()
+    };
+    let shuffled = utterances(&t, &config).unwrap();
+    let template = utterances(
+        &t,
+        &UtteranceConfig {
+            order: UtteranceOrder::Template,
+            ..config.clone()
+        },
+    )
+    .unwrap();
+    assert_eq!(shuffled, utterances(&t, &config).unwrap());
+    assert_ne!(shuffled, template);
+    let sorted = |us: &[Utterance]| {
+        let mut keys: Vec<String> = us.iter().map(|u| format!("{u:?}")).collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(sorted(&shuffled), sorted(&template), "same utterances");
+    // Template order: every user utterance before every system one. Shuffled: the first quarter
+    // already has both speakers.
+    let first_system = template
+        .iter()
+        .position(|u| u.speaker == Speaker::System)
+        .unwrap();
+    assert!(template[first_system..]
+        .iter()
+        .all(|u| u.speaker == Speaker::System));
+    let quarter = &shuffled[..shuffled.len() / 4];
+    for speaker in [Speaker::User, Speaker::System] {
+        assert!(quarter.iter().any(|u| u.speaker == speaker), "{speaker:?}");
+    }
+    let other_seed = utterances(
+        &t,
+        &UtteranceConfig {
+            order: UtteranceOrder::Shuffled { seed: 1 },
+            ..config
+        },
+    )
+    .unwrap();
+    assert_ne!(other_seed, shuffled);
+    assert_eq!(sorted(&other_seed), sorted(&template));
 }

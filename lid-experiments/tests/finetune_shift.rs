@@ -1,11 +1,19 @@
 //! The fine-tuning-shift study end to end on the tiny GPT-2 fixture (lid-embed's, random weights)
 //! with small text corpora: the run folder is complete and `summary.csv` has the contracted columns;
-//! `lid compare` ranks corpora; the comparison statistics on planted samples.
+//! `lid compare` ranks corpora; the comparison statistics on planted samples; the MultiWOZ
+//! stand-in's training and validation prefixes cover every domain and both speakers, and no test
+//! text is trained on.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use lid_data::multiwoz_templates::{utterances, Domain, MultiwozTemplates, Utterance};
+use lid_data::split::{split, Fractions};
+use lid_data::{AssetDir, Speaker};
+use lid_experiments::studies::corpora::load_split;
 
 use lid_experiments::run::RunFolder;
 use lid_experiments::studies::corpora::CorpusSource;
@@ -75,7 +83,30 @@ fn study_writes_a_complete_folder_with_the_summary_contract() {
         csv.starts_with("corpus,in_domain,base_mean,tuned_mean,smd,"),
         "{csv}"
     );
+    // Per corpus and model: points kept, exact duplicates removed, near-duplicate share (issue 20,
+    // study 1 point 3).
+    assert!(
+        csv.lines().next().unwrap().ends_with(
+            ",base_points,tuned_points,base_duplicates_removed,tuned_duplicates_removed,\
+             base_near_duplicate_share,tuned_near_duplicate_share"
+        ),
+        "{csv}"
+    );
     assert_eq!(csv.lines().count(), 3);
+    for r in &rows {
+        assert!(r.base_points <= s.probe.n_points && r.tuned_points <= s.probe.n_points);
+        for share in [r.base_near_duplicate_share, r.tuned_near_duplicate_share] {
+            assert!((0.0..=1.0).contains(&share), "{share}");
+        }
+    }
+    // The word-line corpora repeat lines, so their probes meet exact duplicates.
+    assert!(rows[0].base_duplicates_removed > 0, "{:?}", rows[0]);
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("| hotels | base | ") && report.contains("| weather | fine-tuned | "),
+        "{report}"
+    );
+    assert!(report.contains("exact duplicates removed"), "{report}");
     for f in [
         "COMPLETE",
         "violins.png",
@@ -219,6 +250,13 @@ fn compare_ranks_corpora_and_refuses_a_third_model() {
         csv.starts_with("rank,corpus,base_mean,other_mean,smd"),
         "{csv}"
     );
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",base_near_duplicate_share,other_near_duplicate_share"),
+        "{csv}"
+    );
     assert!(out.join("COMPLETE").is_file());
     let bad = std::process::Command::new(bin)
         .args([
@@ -251,4 +289,161 @@ fn smd_interval_covers_a_planted_shift() {
     let (lo, hi) = smd_interval(&a, &b, 400, 1).unwrap();
     assert!(lo < smd && smd < hi, "{lo} {smd} {hi}");
     assert!(hi - lo < 0.5 && lo > 0.5, "{lo} {hi}");
+}
+
+/// The offline assets when convlab is there (required under `CI`).
+fn convlab_assets() -> Option<AssetDir> {
+    let assets = AssetDir::from_env_or_workspace();
+    let dir = assets.root().join("convlab");
+    if dir.is_dir() {
+        return Some(assets);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{} is missing under CI: run scripts/fetch-assets.sh",
+        dir.display()
+    );
+    eprintln!(
+        "SKIPPED: {} is missing (scripts/fetch-assets.sh)",
+        dir.display()
+    );
+    None
+}
+
+/// `speaker:<user|system>` and `domain:<name>` shares of `us`.
+fn mix(us: &[Utterance]) -> BTreeMap<String, f64> {
+    let mut counts: BTreeMap<String, f64> = BTreeMap::new();
+    for u in us {
+        let speaker = match u.speaker {
+            Speaker::User => "user",
+            Speaker::System => "system",
+        };
+        let domain = u.act_group.split('-').next().and_then(Domain::parse);
+        let domain = domain.unwrap_or_else(|| panic!("act group {}", u.act_group));
+        *counts.entry(format!("speaker:{speaker}")).or_default() += 1.0;
+        *counts
+            .entry(format!("domain:{}", domain.name()))
+            .or_default() += 1.0;
+    }
+    counts.values_mut().for_each(|c| *c /= us.len() as f64);
+    counts
+}
+
+/// The first `n` of `part` hold every speaker and domain of `part` with `part`'s shares, within 4
+/// standard errors of a uniform sample of `n` (`4 sqrt(p (1 - p) / n)`; the order is a seeded
+/// shuffle, so a prefix is such a sample). Small prefixes need only the speakers and the domains
+/// of at least 5 % (police and hospital, under 1 %, may be absent from 100 random utterances, as
+/// from 100 consecutive real turns).
+fn assert_prefix_mixes(part: &[Utterance], n: usize, what: &str) {
+    let (whole, prefix) = (mix(part), mix(&part[..n]));
+    for (key, &p) in &whole {
+        let q = prefix.get(key).copied().unwrap_or(0.0);
+        if n >= 10_000 || key.starts_with("speaker") || p >= 0.05 {
+            assert!(q > 0.0, "{what}: no {key} in the first {n} ({prefix:?})");
+        }
+        let tolerance = 4.0 * (p * (1.0 - p) / n as f64).sqrt();
+        assert!(
+            (q - p).abs() <= tolerance,
+            "{what}: {key} is {q:.4} of the first {n}, {p:.4} of the part (tolerance {tolerance:.4})"
+        );
+    }
+}
+
+/// Regression, issue 20 (study 1, point 1): the stand-in came in template order (user turns first,
+/// act groups sorted) and the split keeps the order inside each part, so the cpu preset trained on
+/// the first 10,000 training utterances -- user Attraction, Hospital and Hotel-Inform turns only --
+/// and validated on one act group; relexicalised strings (`Thank you.`) also reached both the
+/// training and the test part. Here the study's own split (`load_split` with each preset's
+/// fractions and seed) is checked through a labelled twin built from the same lid-data calls.
+#[test]
+fn multiwoz_standin_prefixes_cover_every_domain_and_both_speakers_and_no_test_text_is_trained_on() {
+    let Some(assets) = convlab_assets() else {
+        return;
+    };
+    let templates = MultiwozTemplates::load(&assets).unwrap();
+    let all = utterances(&templates, &Default::default()).unwrap();
+    for settings in [FinetuneSettings::cpu(), FinetuneSettings::quick()] {
+        let fractions = Fractions {
+            train: settings.split_fractions.0,
+            validation: settings.split_fractions.1,
+        };
+        let corpus = load_split(
+            &CorpusSource::Multiwoz,
+            &assets,
+            fractions,
+            settings.split_seed,
+        )
+        .unwrap();
+        let mut labelled = split(all.clone(), fractions, settings.split_seed).unwrap();
+        let held = labelled.hold_out_test(|u| u.text.as_str());
+        assert_eq!(held, corpus.held_out);
+        for (twin, texts) in [
+            (&labelled.train, &corpus.splits.train),
+            (&labelled.validation, &corpus.splits.validation),
+            (&labelled.test, &corpus.splits.test),
+        ] {
+            let twin: Vec<&String> = twin.iter().map(|u| &u.text).collect();
+            assert_eq!(twin, texts.iter().collect::<Vec<_>>());
+        }
+        // No test text is trained or validated on; relexicalised repeats made thousands.
+        let test: std::collections::HashSet<&str> =
+            corpus.splits.test.iter().map(String::as_str).collect();
+        assert!(corpus
+            .splits
+            .train
+            .iter()
+            .all(|t| !test.contains(t.as_str())));
+        assert!(corpus
+            .splits
+            .validation
+            .iter()
+            .all(|t| !test.contains(t.as_str())));
+        assert!(held.train_removed > 1_000, "{held:?}");
+        // What the study trains and validates on.
+        assert!(settings.train_sequences <= labelled.train.len());
+        assert_prefix_mixes(
+            &labelled.train,
+            settings.train_sequences,
+            &format!("{} training", settings.preset),
+        );
+        assert_prefix_mixes(
+            &labelled.validation,
+            settings.eval_sequences,
+            &format!("{} validation", settings.preset),
+        );
+    }
+}
+
+/// A user's file keeps its order (a real MultiWOZ file is in dialogue order) and its repeats:
+/// only the stand-ins are reordered and held out.
+#[test]
+fn a_user_corpus_keeps_its_order_and_repeats() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dialogue.txt");
+    let lines: Vec<String> = (0..200)
+        .map(|i| match i % 4 {
+            0 => "thank you".to_string(),
+            _ => format!("turn {i}"),
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let source = CorpusSource::File { path, field: None };
+    let fractions = Fractions {
+        train: 0.8,
+        validation: 0.1,
+    };
+    let corpus = load_split(&source, &AssetDir::from_env_or_workspace(), fractions, 0).unwrap();
+    assert_eq!(corpus.held_out, Default::default());
+    assert_eq!(corpus.splits.len(), 200);
+    let rank = |t: &String| lines.iter().position(|l| l == t).unwrap();
+    let numbered: Vec<usize> = corpus
+        .splits
+        .train
+        .iter()
+        .filter(|t| t.starts_with("turn"))
+        .map(rank)
+        .collect();
+    assert!(numbered.windows(2).all(|w| w[0] < w[1]), "file order kept");
+    assert!(corpus.splits.train.iter().any(|t| t == "thank you"));
+    assert!(corpus.splits.test.iter().any(|t| t == "thank you"));
 }

@@ -143,6 +143,12 @@ pub struct ProbePoint {
     pub n_points: usize,
     /// Exact duplicates removed.
     pub duplicates_removed: usize,
+    /// Points with a near duplicate (`lid_core::guards::NearDuplicates` at its default threshold,
+    /// the guard of `lid estimate`: `0 < r1 <= 1e-4 r_L`).
+    pub near_duplicate_points: usize,
+    /// Points whose `L`-neighbourhood holds a near-duplicate pair
+    /// (`NearDuplicateReport::neighbourhoods_affected`): their estimates may be pulled towards 0.
+    pub near_duplicate_neighbourhoods: usize,
     /// Global TwoNN on the same points, when asked for.
     pub global: Option<f64>,
 }
@@ -314,6 +320,7 @@ impl LidProbe {
             ),
             false => None,
         };
+        let near = lid_core::guards::NearDuplicates::default().check(&graph);
         let summary = lid_core::stats::describe(&local)?;
         let point = ProbePoint {
             step,
@@ -322,6 +329,8 @@ impl LidProbe {
             median: summary.median,
             n_points: points.n_points(),
             duplicates_removed: report.n_duplicates_removed,
+            near_duplicate_points: near.points,
+            near_duplicate_neighbourhoods: near.neighbourhoods_affected,
             global,
         };
         let kept = report.kept_rows.iter().map(|&r| tokens[r]).collect();

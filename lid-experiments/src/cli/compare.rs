@@ -138,6 +138,11 @@ pub fn run(args: &CompareArgs) -> Result<()> {
         "smd_lower",
         "smd_upper",
         "points",
+        "other_points",
+        "base_duplicates_removed",
+        "other_duplicates_removed",
+        "base_near_duplicate_share",
+        "other_near_duplicate_share",
     ]);
     for (i, r) in rows.iter().enumerate() {
         table.push_row([
@@ -149,6 +154,11 @@ pub fn run(args: &CompareArgs) -> Result<()> {
             format!("{:.4}", r.smd_lower),
             format!("{:.4}", r.smd_upper),
             r.base_points.to_string(),
+            r.tuned_points.to_string(),
+            r.base_duplicates_removed.to_string(),
+            r.tuned_duplicates_removed.to_string(),
+            format!("{:.4}", r.base_near_duplicate_share),
+            format!("{:.4}", r.tuned_near_duplicate_share),
         ])?;
     }
     folder.write_table("summary.csv", &table)?;

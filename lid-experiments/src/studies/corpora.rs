@@ -8,11 +8,23 @@
 //! Reddit corpus by chatterbot's English conversations (a second dialogue domain); its Wikipedia
 //! (wikitext-103) by the English Wikipedia excerpt shipped as test data in gensim 4.4.0
 //! (`lid_data::prose`).
+//!
+//! Order and repeats. A study takes "the first N" of a part (the paper: the first 10,000 training
+//! sequences of MultiWOZ 2.1, in dialogue order, so every domain and both speakers), and the seeded
+//! split keeps the corpus's order inside each part. The MultiWOZ stand-in therefore comes in
+//! `lid_data::multiwoz_templates`' default order, a seeded shuffle
+//! (`DEFAULT_ORDER_SEED`), not convlab's template order (user turns first, act groups sorted),
+//! where the first 10,000 training utterances were user Attraction, Hospital and Hotel-Inform turns
+//! only. Relexicalised templates also repeat strings (`Thank you.`), so the same text can land in
+//! the training and the test part; [`load_split`] removes from the training and validation parts
+//! of every stand-in each text that is also a test text, so the model is never trained or validated
+//! on a sentence it is measured on. A user's file is taken as given: its order (a real MultiWOZ
+//! file is in dialogue order) and its repeats (the paper used MultiWOZ 2.1's splits as published).
 
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use lid_data::split::{split, Fractions, Splits};
+use lid_data::split::{split, Fractions, HeldOut, Splits};
 use lid_data::AssetDir;
 use serde::{Deserialize, Serialize};
 
@@ -90,7 +102,13 @@ impl CorpusSource {
         }
     }
 
-    /// Every non-empty sequence, in the corpus's order.
+    /// Whether this is one of the built-in stand-ins (not a user's file).
+    pub fn is_standin(&self) -> bool {
+        !matches!(self, CorpusSource::File { .. })
+    }
+
+    /// Every non-empty sequence, in the corpus's order (the MultiWOZ stand-in: lid-data's seeded
+    /// shuffle, see the module docs).
     ///
     /// # Errors
     /// Missing assets or unreadable files.
@@ -126,9 +144,13 @@ pub struct Corpus {
     pub source: CorpusSource,
     /// Its parts.
     pub splits: Splits<String>,
+    /// Training and validation texts removed because a test text is the same (stand-ins only).
+    pub held_out: HeldOut,
 }
 
-/// Loads `source` and splits it with `fractions` (train, validation; test gets the rest) and `seed`.
+/// Loads `source` and splits it with `fractions` (train, validation; test gets the rest) and `seed`;
+/// for a stand-in, then removes from the training and validation parts every text that is also a
+/// test text (`Splits::hold_out_test`, see the module docs).
 ///
 /// # Errors
 /// Loading errors, invalid fractions.
@@ -142,8 +164,14 @@ pub fn load_split(
     if texts.is_empty() {
         return Err(Error::Check(format!("corpus {} is empty", source.name())));
     }
+    let mut splits = split(texts, fractions, seed)?;
+    let held_out = match source.is_standin() {
+        true => splits.hold_out_test(String::as_str),
+        false => HeldOut::default(),
+    };
     Ok(Corpus {
         source: source.clone(),
-        splits: split(texts, fractions, seed)?,
+        splits,
+        held_out,
     })
 }

@@ -9,6 +9,12 @@
 //! positive when the second model's LID is lower) with a percentile bootstrap interval (both
 //! samples resampled independently, seeded), and the token texts whose local LID dropped most,
 //! over positions present in both point sets.
+//!
+//! Each model's point set is described too: the points kept (`N` after exact deduplication), the
+//! exact duplicates removed, and the share of points whose `L`-neighbourhood holds a near-duplicate
+//! pair (the guard of `lid estimate`, `lid_core::guards::NearDuplicates` at its default threshold,
+//! computed by the probe on its own kNN graph): such neighbourhoods pull local estimates towards 0
+//! and dilute a comparison.
 
 use std::collections::HashMap;
 
@@ -16,7 +22,7 @@ use lid_core::prepare::sample_without_replacement;
 use lid_embed::{SpecialIds, TextTokenizer};
 use lid_train::data::Sequence;
 use lid_train::model::Model;
-use lid_train::probe::{LidProbe, ProbeEstimate, ProbeSettings};
+use lid_train::probe::{LidProbe, ProbeEstimate, ProbePoint, ProbeSettings};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -115,6 +121,14 @@ pub struct CorpusComparison {
     pub base_points: usize,
     /// Points of the other model's estimate.
     pub tuned_points: usize,
+    /// Exact duplicate vectors the base model's probe removed before keeping `N`.
+    pub base_duplicates_removed: usize,
+    /// Exact duplicate vectors the other model's probe removed.
+    pub tuned_duplicates_removed: usize,
+    /// Share of the base model's points whose neighbourhood holds a near-duplicate pair.
+    pub base_near_duplicate_share: f64,
+    /// Share of the other model's points whose neighbourhood holds a near-duplicate pair.
+    pub tuned_near_duplicate_share: f64,
     /// Tokens whose local LID fell most (mean over their positions present in both).
     pub largest_drops: Vec<TokenDrop>,
 }
@@ -150,6 +164,11 @@ pub fn smd_interval(a: &[f64], b: &[f64], resamples: usize, seed: u64) -> Result
     }
     let q = lid_core::stats::quantiles(&values, &[0.025, 0.975])?;
     Ok((q[0], q[1]))
+}
+
+/// The share of a measurement's points whose neighbourhood holds a near-duplicate pair.
+pub fn near_duplicate_share(point: &ProbePoint) -> f64 {
+    point.near_duplicate_neighbourhoods as f64 / point.n_points.max(1) as f64
 }
 
 /// Compares the estimates of the base and the other model on `corpus`.
@@ -208,6 +227,10 @@ pub fn compare(
         smd_upper,
         base_points: base.point.n_points,
         tuned_points: tuned.point.n_points,
+        base_duplicates_removed: base.point.duplicates_removed,
+        tuned_duplicates_removed: tuned.point.duplicates_removed,
+        base_near_duplicate_share: near_duplicate_share(&base.point),
+        tuned_near_duplicate_share: near_duplicate_share(&tuned.point),
         largest_drops: drops,
     })
 }
