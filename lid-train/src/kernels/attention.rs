@@ -11,17 +11,22 @@
 //! `dV += dropout(P)^T dO`, `dP = dropout'(dO V^T)`, `dS = P * (dP - rowsum(P * dP)) * scale`,
 //! `dQ = dS K`, `dK += dS^T Q`.
 //!
-//! Sequences run in parallel (each writes only its own rows); inside a sequence the products go
-//! through `gemm` on one thread, or through plain loops for sequences of at most [`SMALL`] tokens
-//! (the grokking model's 4), where a library call costs more than the arithmetic.
+//! Sequences run in parallel (each writes only its own rows). The forward products go through
+//! [`ordered`] on one thread, whatever the sequence length: every score and every output is
+//! summed in one order that does not depend on the number of tokens (a causal query reduces over
+//! its keys `0..=i` in the same order in a sequence of 10 tokens and in one of 100), so hidden
+//! states are bitwise invariant to the length, the batch and the thread count. The backward
+//! products go through `gemm` on one thread, or through plain loops for sequences of at most
+//! [`SMALL`] tokens (the grokking model's 4), where a library call costs more than the arithmetic.
 
 use rayon::prelude::*;
 
 use super::dropout::Dropout;
 use super::gemm::{matmul, MatMut, MatRef, Threads};
+use super::ordered;
 use lid_embed::kernels::simd::{self, multiversion, MulAdd};
 
-/// Sequences at most this long use the loop kernels.
+/// Sequences at most this long use the loop kernels in the backward pass.
 pub const SMALL: usize = 16;
 
 /// Sizes and kind of an attention layer.
@@ -206,20 +211,15 @@ fn seq_forward(
     for h in 0..dims.heads {
         let g = h / dims.group();
         let p = &mut probs[h * n * n..(h + 1) * n * n];
-        if n <= SMALL {
-            for i in 0..n {
-                let qi = &seq.q[i * qw + h * hd..i * qw + (h + 1) * hd];
-                let limit = if dims.causal { i + 1 } else { n };
-                for j in 0..limit {
-                    let kj = &seq.k[j * kw + g * hd..j * kw + (g + 1) * hd];
-                    p[i * n + j] = dot(qi, kj);
-                }
-            }
-        } else {
-            matmul(
-                MatMut::new(p, n, n),
-                MatRef::strided(&seq.q[h * hd..], n, hd, qw),
-                MatRef::strided(&seq.k[g * hd..], n, hd, kw).t(),
+        // Scores S = Q K^T, by blocks of query rows; a causal block needs the keys up to its last
+        // row only (the rest of its rows is masked below). Each score is one fixed-order dot
+        // product of a query and a key, whatever the block and the sequence length.
+        for rows in query_blocks(n) {
+            let keys = if dims.causal { rows.end } else { n };
+            ordered::matmul(
+                MatMut::strided(&mut p[rows.start * n..], rows.len(), keys, n),
+                MatRef::strided(&seq.q[rows.start * qw + h * hd..], rows.len(), hd, qw),
+                MatRef::strided(&seq.k[g * hd..], keys, hd, kw).t(),
                 false,
                 Threads::Serial,
             );
@@ -238,29 +238,26 @@ fn seq_forward(
             }
             None => p,
         };
-        if n <= SMALL {
-            for i in 0..n {
-                let out = &mut ctx[i * qw + h * hd..i * qw + (h + 1) * hd];
-                out.fill(0.0);
-                let limit = if dims.causal { i + 1 } else { n };
-                for j in 0..limit {
-                    axpy(
-                        used[i * n + j],
-                        &seq.v[j * kw + g * hd..j * kw + (g + 1) * hd],
-                        out,
-                    );
-                }
-            }
-        } else {
-            matmul(
-                MatMut::strided(&mut ctx[h * hd..], n, hd, qw),
-                MatRef::new(used, n, n),
-                MatRef::strided(&seq.v[g * hd..], n, hd, kw),
+        // O = P V: one fused chain per output over the keys in order; a causal row's chain runs
+        // on over keys of probability exactly 0 up to its block's end, which leaves it bitwise
+        // what it is at its own position (see `ordered`).
+        for rows in query_blocks(n) {
+            let keys = if dims.causal { rows.end } else { n };
+            ordered::matmul(
+                MatMut::strided(&mut ctx[rows.start * qw + h * hd..], rows.len(), hd, qw),
+                MatRef::strided(&used[rows.start * n..], rows.len(), keys, n),
+                MatRef::strided(&seq.v[g * hd..], keys, hd, kw),
                 false,
                 Threads::Serial,
             );
         }
     }
+}
+
+/// Blocks of query rows of a sequence of `n` tokens.
+fn query_blocks(n: usize) -> impl Iterator<Item = std::ops::Range<usize>> {
+    const BLOCK: usize = 48;
+    (0..n.div_ceil(BLOCK)).map(move |b| b * BLOCK..((b + 1) * BLOCK).min(n))
 }
 
 fn seq_backward(seq: &Seq<'_>, dims: &AttnDims, dropout: Option<&Dropout>, grads: SeqGrads<'_>) {

@@ -65,6 +65,21 @@ impl<'a> MatRef<'a> {
         self.cols
     }
 
+    /// Distance between consecutive rows.
+    pub fn row_stride(&self) -> usize {
+        self.row_stride
+    }
+
+    /// Distance between consecutive columns.
+    pub fn col_stride(&self) -> usize {
+        self.col_stride
+    }
+
+    /// The underlying values (element `(i, j)` at `i * row_stride + j * col_stride`).
+    pub fn data(&self) -> &'a [f32] {
+        self.data
+    }
+
     fn check(&self) {
         if self.rows > 0 && self.cols > 0 {
             let last = (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride;
@@ -117,6 +132,26 @@ impl<'a> MatMut<'a> {
             cols,
             row_stride,
         }
+    }
+
+    /// Rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Distance between consecutive rows.
+    pub fn row_stride(&self) -> usize {
+        self.row_stride
+    }
+
+    /// The underlying values (element `(i, j)` at `i * row_stride + j`).
+    pub fn into_data(self) -> &'a mut [f32] {
+        self.data
     }
 }
 

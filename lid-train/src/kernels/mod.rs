@@ -20,5 +20,6 @@ pub mod embed;
 pub mod gemm;
 pub mod loss;
 pub mod norm;
+pub mod ordered;
 pub mod reduce;
 pub mod rope;

@@ -7,6 +7,7 @@ use std::ops::Range;
 
 use crate::kernels::act::add_bias;
 use crate::kernels::gemm::{matmul, MatMut, MatRef, Threads};
+use crate::kernels::ordered;
 use crate::kernels::reduce::add_column_sums;
 use crate::params::{Grads, ParamId, ParamStore};
 
@@ -91,6 +92,9 @@ impl Linear {
     }
 
     /// `y = x W^T + b` for `rows` rows; `lora_u` receives `x A^T` when an adapter is attached.
+    ///
+    /// The products go through [`ordered::matmul`]: a row's output is bitwise the same whatever
+    /// the other rows of the batch and the thread count (the backward pass keeps `gemm`).
     pub fn forward(
         &self,
         store: &ParamStore,
@@ -100,7 +104,7 @@ impl Linear {
         lora_u: Option<&mut Vec<f32>>,
     ) {
         let o = self.out_dim();
-        matmul(
+        ordered::matmul(
             MatMut::new(&mut y[..rows * o], rows, o),
             MatRef::new(x, rows, self.in_dim),
             self.weight_t(store),
@@ -116,7 +120,7 @@ impl Linear {
             u.resize(rows * lora.rank, 0.0);
             let a = store.data(lora.a);
             let b = store.data(lora.b);
-            matmul(
+            ordered::matmul(
                 MatMut::new(u, rows, lora.rank),
                 MatRef::new(x, rows, self.in_dim),
                 MatRef::new(a, lora.rank, self.in_dim).t(),
@@ -124,7 +128,7 @@ impl Linear {
                 Threads::Pool,
             );
             let scaled: Vec<f32> = u.iter().map(|&v| v * lora.scale).collect();
-            matmul(
+            ordered::matmul(
                 MatMut::new(&mut y[..rows * o], rows, o),
                 MatRef::new(&scaled, rows, lora.rank),
                 MatRef::new(b, o, lora.rank).t(),
