@@ -65,6 +65,39 @@ fn check_series(out: &Path, seeds: usize) {
     for f in ["COMPLETE", "report.md", "series.png", "series/COMPLETE"] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
+    // Step 0, the untrained model, is the first checkpoint of every seed, on every split, with
+    // its metric and validation loss (evaluated before the first update).
+    for seed in &seeds_seen {
+        let zero: Vec<&Vec<&str>> = rows
+            .iter()
+            .filter(|r| r[0] == *seed && r[1] == "0")
+            .collect();
+        assert_eq!(zero.len(), 3, "seed {seed}: step 0 on each split");
+    }
+    assert_eq!(summary["steps"][0].as_u64(), Some(0));
+    // The Spearman from the validation-loss minimum on is reported for every split.
+    for split in summary["analysis"]["splits"].as_array().unwrap() {
+        assert!(split.get("spearman_lid_val_loss_from_minimum").is_some());
+        assert!(split["stabilisation_band"]["band"].as_f64().unwrap() >= 0.0);
+    }
+}
+
+/// The headline numbers of `summary.json` are those of `split`'s analysis.
+fn check_headline_split(out: &Path, split: &str) {
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["analysed_split"], split);
+    assert_eq!(summary["analysis"]["analysed_split"], split);
+    let analysed = summary["analysis"]["splits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["split"] == split)
+        .unwrap();
+    assert_eq!(
+        summary["spearman_lid_metric"],
+        analysed["spearman_lid_metric"]["spearman"]
+    );
 }
 
 /// The quick preset on `model` at toy size: one epoch, inputs and probe of 48 tokens, M = 12,
@@ -85,7 +118,7 @@ fn toy_dst(model: PathBuf) -> DstSettings {
 fn toy_emowoz(model: PathBuf) -> EmowozSettings {
     let mut s = EmowozSettings::quick();
     s.model = model;
-    s.checkpoint_every_epochs = 1;
+    s.checkpoints_per_epoch = 1.0;
     s.probe.sequences = 30;
     s.probe.n_points = 150;
     s.probe.neighbors = 8;
@@ -118,7 +151,32 @@ fn dst_series_end_to_end() {
     s.batch_size = 8;
     s.seeds = vec![40, 41];
     s.checkpoint_every = 2;
-    check_series(&run_dst(&s, dir.path()), 2);
+    let out = run_dst(&s, dir.path());
+    check_series(&out, 2);
+    // The paper's headline split for DST is the training split.
+    check_headline_split(&out, "train");
+    // The JGA ceiling of the data is reported in the summary and the report.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let facts = summary["facts"].as_array().unwrap();
+    let ceiling = facts
+        .iter()
+        .find(|f| f["name"] == "jga_ceiling_validation")
+        .unwrap()["value"]
+        .as_f64()
+        .unwrap();
+    assert!((0.0..=1.0).contains(&ceiling), "{ceiling}");
+    assert!(summary["headline"]
+        .as_str()
+        .unwrap()
+        .contains("JGA ceiling"));
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("jga_ceiling_validation"), "{report}");
+    // The step-0 checkpoint was trained under TripPy-R's settings, recorded in config.json.
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    let text = config.to_string();
+    assert!(text.contains("\"none_class_weight\":0.1"), "{text}");
 }
 
 #[test]
@@ -131,7 +189,9 @@ fn emowoz_series_end_to_end() {
     s.data.test_per_class = 2;
     s.epochs = 3;
     s.batch_size = 8;
-    check_series(&run_emowoz(&s, dir.path()), 1);
+    let out = run_emowoz(&s, dir.path());
+    check_series(&out, 1);
+    check_headline_split(&out, "validation");
 }
 
 /// The tracker trains on MultiWOZ 2.1's own files (`--multiwoz21`), with the official split of the

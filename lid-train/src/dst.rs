@@ -5,9 +5,21 @@
 //! slot `s`: a gate over `K` classes on the pooled output (`none` = no update this turn,
 //! `dontcare`, `span` = the value is a span of the user turn, `inform` = the value the system just
 //! offered, ...; the class list is the caller's), and start/end logits over the tokens from the
-//! sequence output. Loss per turn: `sum_s CE(gate_s) + sum_{s: span} (CE(start_s) + CE(end_s)) / 2`
-//! (TripPy's class and token losses), averaged over the turns of a batch. Dropout on the pooled
-//! and sequence outputs (TripPy: the model's hidden dropout).
+//! sequence output. Loss per turn: `sum_s w[g_s] CE(gate_s) + sum_{s: span} (CE(start_s) +
+//! CE(end_s)) / 2` (TripPy's class and token losses), averaged over the turns of a batch. Dropout on
+//! the pooled and sequence outputs (TripPy: the model's hidden dropout).
+//!
+//! **Gate class weights** `w` ([`SpanTrackerHead::with_class_weights`], default all 1): TripPy-R's
+//! run script gives the `none` class of the slot gates a loss weight of 0.1, through
+//! `CrossEntropyLoss(weight=...)`. TripPy computes every loss with `reduction='none'` and sums the
+//! per-example losses (`class_loss_fct = CrossEntropyLoss(reduction='none')`, then
+//! `total_loss += per_example_loss.sum()` in TripPy's `modeling_dst.py`); with `reduction='none'`,
+//! torch returns `weight[target] * (-log p_target)` per element and does **not** divide by the sum
+//! of the targets' weights (only `reduction='mean'` does that). So here each gate term is multiplied
+//! by the weight of its gold class and nothing is renormalised: the loss of a turn whose slots are
+//! all `none` shrinks by the weight, the others keep their scale. The gradient of `w CE` with respect
+//! to the logits is `w (softmax - onehot)`: the unweighted gradient row times the weight of its
+//! gold class.
 //!
 //! Parameters: the encoder's pooler (`bert.pooler.dense`, loaded when present) and
 //! `dst.gates.{weight,bias}` `(S*K, hidden)`, `dst.spans.{weight,bias}` `(2S, hidden)`.
@@ -48,6 +60,7 @@ pub struct SpanTrackerHead {
     classes: usize,
     span_class: u32,
     dropout: f32,
+    class_weights: Vec<f32>,
 }
 
 impl SpanTrackerHead {
@@ -116,6 +129,7 @@ impl SpanTrackerHead {
                 classes,
                 span_class,
                 dropout,
+                class_weights: vec![1.0; classes],
             },
             AttachReport {
                 initialised: src.initialised,
@@ -126,6 +140,31 @@ impl SpanTrackerHead {
     /// Slots.
     pub fn slots(&self) -> usize {
         self.slots
+    }
+
+    /// Sets the loss weight of each gate class (`weights[c]` multiplies the gate cross-entropy of
+    /// every slot whose gold class is `c`; see the module docs for the normalisation). TripPy-R:
+    /// `[0.1, 1, 1, ...]` (the `none` class weighted 0.1).
+    ///
+    /// # Errors
+    /// A weight count other than the number of classes, a negative or non-finite weight.
+    pub fn with_class_weights(mut self, weights: &[f32]) -> Result<Self> {
+        if weights.len() != self.classes || weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) {
+            return Err(Error::setting(
+                "gate class weights",
+                format!(
+                    "{weights:?}: need {} finite, non-negative weights",
+                    self.classes
+                ),
+            ));
+        }
+        self.class_weights = weights.to_vec();
+        Ok(self)
+    }
+
+    /// The loss weight of each gate class.
+    pub fn class_weights(&self) -> &[f32] {
+        &self.class_weights
     }
 
     /// Loss of a batch of turns (`labels[t]` for sequence `t`; `allowed[t]` = positions a span may
@@ -244,8 +283,15 @@ impl SpanTrackerHead {
         let gate_rows = cross_entropy(&mut gate_logits, k, &gate_labels, scale, want_grad);
         let mut out = HeadOutput::default();
         for (i, r) in gate_rows.iter().enumerate() {
-            out.loss_sum += r.loss;
+            let w = self.class_weights[gate_labels[i] as usize];
+            out.loss_sum += f64::from(w) * r.loss;
             out.correct += usize::from(r.argmax == gate_labels[i]);
+            if want_grad && w != 1.0 {
+                // d(w CE)/d logits = w (softmax - onehot): the kernel's row times w.
+                for g in &mut gate_logits[i * k..(i + 1) * k] {
+                    *g *= w;
+                }
+            }
         }
         out.count = n;
         let mut d_span = vec![0.0f32; span_logits.len()];

@@ -47,7 +47,9 @@ pub struct TrainConfig {
     pub eval_at_start: bool,
     /// Write a checkpoint every this many updates; `None`: none on a period.
     pub checkpoint_every: Option<u64>,
-    /// Further steps at which to write a checkpoint (e.g. epoch ends).
+    /// Further steps at which to write a checkpoint (e.g. epoch ends). Step 0 writes the model
+    /// as it is before the first update (after the start evaluation, when `eval_at_start`), the
+    /// first point of a checkpoint series; a run resumed from it does not write it again.
     pub checkpoint_at: Vec<u64>,
     /// Keep every checkpoint (a series for the studies) or only the latest (to resume). Either way
     /// only the latest keeps its optimizer state (`optimizer.safetensors`, twice the model's size):
@@ -310,6 +312,19 @@ impl Trainer {
                 seconds: 0.0,
                 eval: metrics,
             });
+        }
+        if let (0, Some(dir), true) = (self.step, out, c.checkpoint_at.contains(&0)) {
+            if !checkpoint::list_checkpoints(dir)
+                .iter()
+                .any(|(s, _)| *s == 0)
+            {
+                let path = self.save_checkpoint(task, dir)?;
+                hook(Event::Checkpoint {
+                    step: 0,
+                    dir: &path,
+                    model: &self.model,
+                })?;
+            }
         }
         let limit = stop_after.map_or(c.steps, |k| (self.step + k).min(c.steps));
         while self.step < limit {

@@ -176,6 +176,67 @@ fn resumed_run_equals_uninterrupted_run_bitwise() {
     assert!(err.contains("other settings"), "{err}");
 }
 
+/// `checkpoint_at` 0 writes the untrained model as `checkpoint-0` (the first point of a study's
+/// series), after the start evaluation; a run killed right after it resumes from it, evaluates and
+/// writes it only once, and ends with the uninterrupted run's bits and records.
+#[test]
+fn step_zero_checkpoint_holds_the_untrained_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = TrainConfig {
+        checkpoint_at: vec![0],
+        ..config()
+    };
+    let (model, task) = setup();
+    let untrained = bits(&model);
+    let mut straight = Trainer::new(model, settings.clone(), None).unwrap();
+    let mut written = Vec::new();
+    straight
+        .run(&task, Some(&dir.path().join("a")), None, &mut |e| {
+            if let Event::Checkpoint { step, .. } = e {
+                written.push(step);
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(written, [0, 3, 6, 8]);
+    let zero = dir.path().join("a/checkpoint-0");
+    let mut restored = straight.model.clone();
+    lid_train::checkpoint::restore(&mut restored, None, &zero).unwrap();
+    assert_eq!(bits(&restored), untrained);
+    let state = lid_train::checkpoint::read_state(&zero).unwrap();
+    assert_eq!(state.step, 0);
+    assert_eq!(straight.records[0].step, 0);
+    assert!(!straight.records[0].eval.is_empty());
+
+    // Killed after checkpoint 0, before any update.
+    let (model, task) = setup();
+    let mut first = Trainer::new(model, settings.clone(), None).unwrap();
+    first
+        .run(&task, Some(&dir.path().join("b")), Some(0), &mut |_| Ok(()))
+        .unwrap();
+    drop(first);
+    let (model, task) = setup();
+    let mut resumed = Trainer::new(model, settings, None).unwrap();
+    assert_eq!(
+        resumed.resume(&dir.path().join("b"), &task).unwrap(),
+        Some(0)
+    );
+    let mut again = Vec::new();
+    resumed
+        .run(&task, Some(&dir.path().join("b")), None, &mut |e| {
+            match e {
+                Event::Checkpoint { step, .. } => again.push(("checkpoint", step)),
+                Event::Evaluated { step, .. } => again.push(("eval", step)),
+                Event::Step(_) => {}
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert!(!again.contains(&("checkpoint", 0)) && !again.contains(&("eval", 0)));
+    assert_eq!(bits(&straight.model), bits(&resumed.model));
+    assert_eq!(strip_seconds(&straight), strip_seconds(&resumed));
+}
+
 #[test]
 fn training_does_not_depend_on_the_thread_count() {
     let run = |threads: usize| {

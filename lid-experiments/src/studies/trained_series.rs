@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use lid_train::model::Model;
 use lid_train::train::{Event, Task, TrainConfig, Trainer};
+use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::run::{RunFolder, StudySummary};
@@ -234,46 +235,112 @@ pub fn check_probe_flags(probe: &ProbeSpec) -> Result<()> {
         .map_err(|e| Error::flag("--neighbors", settings.neighbors, e))
 }
 
-/// Measures the series ([`measure_series`]), prunes the checkpoint weights unless `keep`, and
-/// writes `summary.json` (the series summary under the study's name, title and a headline ending
-/// in `paper`) and `report.md` (`header` followed by the series report), then finishes the folder.
+/// A number a study reports next to its series (in `summary.json`'s `facts`, the headline and the
+/// report), such as the joint-goal-accuracy ceiling of its data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StudyFact {
+    /// Key in `summary.json` (`jga_ceiling_validation`).
+    pub name: String,
+    /// The value.
+    pub value: f64,
+    /// One sentence saying what it is (for the headline and the report).
+    pub meaning: String,
+}
+
+/// What a trained-series study hands to [`finish_series_study`] once its seeds are trained.
+pub struct SeriesStudy<'a> {
+    /// The study's name (its folder in the suite).
+    pub study: &'a str,
+    /// Its title.
+    pub title: &'a str,
+    /// The series' name in the sweep's titles and report.
+    pub series_name: &'a str,
+    /// The folder holding `seed<k>/checkpoint-<step>/`.
+    pub checkpoints: &'a Path,
+    /// The probe texts per split.
+    pub splits: &'a [SplitTexts],
+    /// The metric column of lid-train's `metrics.csv` (`jga`, `eval_macro_f1`).
+    pub metric_column: &'a str,
+    /// The metric's name in the figure and report.
+    pub metric_name: &'a str,
+    /// The split whose LID gives the headline numbers (DST: `train`, as the paper).
+    pub analysed_split: &'a str,
+    /// The probe of every checkpoint.
+    pub probe: ProbeSpec,
+    /// Keep the checkpoint weights after the series is measured.
+    pub keep_checkpoints: bool,
+    /// The paper's finding, ending the headline.
+    pub paper: &'a str,
+    /// The report's opening (settings).
+    pub header: &'a str,
+    /// Further numbers of the study.
+    pub facts: Vec<StudyFact>,
+}
+
+/// `summary.json` of a trained-series study: the sweep's summary and the study's facts.
+#[derive(Serialize)]
+struct TrainedSeriesSummary<'a> {
+    #[serde(flatten)]
+    series: &'a crate::studies::series::report::SeriesSummary,
+    facts: &'a [StudyFact],
+}
+
+/// Measures the series ([`measure_series`]), prunes the checkpoint weights unless
+/// `keep_checkpoints`, and writes `summary.json` (the series summary under the study's name, title
+/// and a headline with the facts, ending in `paper`; the facts again under `facts`) and `report.md`
+/// (`header`, the facts, then the series report), then finishes the folder.
 ///
 /// # Errors
 /// As [`measure_series`]; I/O failures.
-#[allow(clippy::too_many_arguments)]
 pub fn finish_series_study(
     folder: RunFolder,
-    study: (&str, &str),
-    series: (&str, &Path, &[SplitTexts], &str, &str),
-    probe: ProbeSpec,
-    keep: bool,
-    paper: &str,
-    header: &str,
+    study: &SeriesStudy<'_>,
     started: Instant,
     log: &mut dyn FnMut(&str),
 ) -> Result<StudySummary> {
-    let (name, root, splits, column, metric_name) = series;
-    let merged = measure_series(&folder, name, root, splits, column, metric_name, probe, log)?;
-    if !keep {
-        let (files, bytes) = prune_checkpoint_weights(root)?;
+    let merged = measure_series(&folder, study, log)?;
+    if !study.keep_checkpoints {
+        let (files, bytes) = prune_checkpoint_weights(study.checkpoints)?;
         log(&format!(
             "removed {files} checkpoint weight files ({:.0} MB); the series keeps every number",
             bytes as f64 / 1e6
         ));
     }
+    let facts: String = study
+        .facts
+        .iter()
+        .map(|f| format!(" {} {:.3}.", f.meaning, f.value))
+        .collect();
     let mut summary = merged.summary.clone();
-    summary.study.study = study.0.into();
-    summary.study.title = study.1.into();
+    summary.study.study = study.study.into();
+    summary.study.title = study.title.into();
     summary.study.headline = format!(
-        "{} ({paper}). Wall clock {:.0} s.",
+        "{}{facts} ({}). Wall clock {:.0} s.",
         summary.study.headline,
+        study.paper,
         started.elapsed().as_secs_f64()
     );
-    folder.write_json("summary.json", &summary)?;
+    folder.write_json(
+        "summary.json",
+        &TrainedSeriesSummary {
+            series: &summary,
+            facts: &study.facts,
+        },
+    )?;
     let report_path = merged.folder.join("report.md");
     let report = std::fs::read_to_string(&report_path)
         .map_err(|e| crate::error::Error::io(&report_path, e))?;
-    folder.write_report(&format!("{header}\n\n{report}\n"))?;
+    let fact_lines: String = study
+        .facts
+        .iter()
+        .map(|f| format!("- {} **{:.3}** (`{}`)\n", f.meaning, f.value, f.name))
+        .collect();
+    let facts_block = if fact_lines.is_empty() {
+        String::new()
+    } else {
+        format!("\n\n{fact_lines}")
+    };
+    folder.write_report(&format!("{}{facts_block}\n\n{report}\n", study.header))?;
     folder.finish()?;
     Ok(summary.study)
 }
@@ -303,26 +370,20 @@ impl SplitTexts {
     }
 }
 
-/// Writes the texts as `probe/<split>.txt`, builds the sweep's spec, measures every unit into
-/// `<folder>/series/` and merges it; copies `series.csv` and the figure to the folder's top (the
-/// caller writes `summary.json` from [`Merged::summary`]).
+/// Writes the texts as `probe/<split>.txt`, builds the sweep's spec (the study's analysed split),
+/// measures every unit into `<folder>/series/` and merges it; copies `series.csv` and the figure to
+/// the folder's top (the caller writes `summary.json` from [`Merged::summary`]).
 ///
 /// # Errors
 /// I/O, sweep or merge failures.
-#[allow(clippy::too_many_arguments)]
 pub fn measure_series(
     folder: &RunFolder,
-    name: &str,
-    checkpoint_root: &Path,
-    splits: &[SplitTexts],
-    metric_column: &str,
-    metric_name: &str,
-    probe: ProbeSpec,
+    study: &SeriesStudy<'_>,
     log: &mut dyn FnMut(&str),
 ) -> Result<Merged> {
     folder.dir("probe")?;
     let mut files = Vec::new();
-    for s in splits {
+    for s in study.splits {
         let rel = format!("probe/{}.txt", s.split);
         let mut text = s
             .texts
@@ -339,23 +400,23 @@ pub fn measure_series(
         });
     }
     let spec = SeriesSpec {
-        name: name.to_string(),
+        name: study.series_name.to_string(),
         checkpoints: CheckpointSource::SeedFolders {
-            root: checkpoint_root.to_path_buf(),
+            root: study.checkpoints.to_path_buf(),
         },
         data: DataSpec {
             source: DataSource::Files(files),
-            splits: Some(splits.iter().map(|s| s.split.clone()).collect()),
+            splits: Some(study.splits.iter().map(|s| s.split.clone()).collect()),
         },
         metrics: MetricSource::LidTrain(LidTrainMetrics {
-            metric: metric_column.to_string(),
+            metric: study.metric_column.to_string(),
             loss: "eval_loss".into(),
             files: None,
         }),
-        probe,
+        probe: study.probe.clone(),
         analysis: AnalysisSpec {
-            split: Some("validation".into()),
-            metric_name: metric_name.to_string(),
+            split: Some(study.analysed_split.to_string()),
+            metric_name: study.metric_name.to_string(),
             ..AnalysisSpec::default()
         },
     };

@@ -205,6 +205,32 @@ pub fn joint_goal_accuracy(
         / gold.len() as f64
 }
 
+/// The joint goal accuracy a tracker that predicts every label right would reach on `examples`
+/// (dialogues in order): the gold gates and spans applied turn by turn from the empty state as
+/// [`apply`] applies predictions. It is below 1 where the labels cannot produce the gold state: a
+/// value that is no span of the user turn and was not informed by the system, a span cut off by
+/// truncation (trained as none), and every later turn of the dialogue that carries the miss. One
+/// minus it is the share of turns no prediction of this tracker can get right.
+pub fn jga_ceiling(examples: &[TurnExample], slots: &[String]) -> f64 {
+    let mut state = BTreeMap::new();
+    let mut last_dialogue = usize::MAX;
+    let mut predicted = Vec::with_capacity(examples.len());
+    for e in examples {
+        if e.dialogue != last_dialogue {
+            state = BTreeMap::new();
+            last_dialogue = e.dialogue;
+        }
+        let oracle = TurnPrediction {
+            gates: e.labels.gates.clone(),
+            spans: e.labels.spans.clone(),
+        };
+        state = apply(&state, slots, e, &oracle);
+        predicted.push(state.clone());
+    }
+    let gold: Vec<BTreeMap<String, String>> = examples.iter().map(|e| e.state.clone()).collect();
+    joint_goal_accuracy(&predicted, &gold)
+}
+
 /// The tracker as a lid-train task.
 pub struct DstTask {
     /// The head.
@@ -455,5 +481,49 @@ mod tests {
             token_span(&example.offsets, &example.allowed, 11, 20),
             Some((4, 5))
         );
+    }
+
+    /// The ceiling on a hand-made two-turn dialogue: turn 1's span label produces "north"; turn 2's
+    /// gold state has a value no label can produce (the span was cut off and trained as none), so
+    /// the ceiling is 1 / 2.
+    #[test]
+    fn jga_ceiling_counts_turns_no_label_can_produce() {
+        let slots = vec!["hotel-area".to_string(), "hotel-stars".to_string()];
+        let turn = |labels: TurnLabels, state: BTreeMap<String, String>| TurnExample {
+            dialogue: 0,
+            sequence: Sequence::plain(vec![0; 8]),
+            offsets: vec![
+                (0, 0),
+                (0, 1),
+                (2, 7),
+                (8, 10),
+                (11, 14),
+                (15, 20),
+                (21, 27),
+                (0, 0),
+            ],
+            allowed: vec![false, true, true, true, true, true, true, false],
+            labels,
+            user: "a hotel in the north please".to_string(),
+            informed: Vec::new(),
+            state,
+            lost_spans: 0,
+        };
+        let first = turn(
+            TurnLabels {
+                gates: vec![2, 0],
+                spans: vec![Some((5, 5)), None],
+            },
+            state(&[("hotel-area", "north")]),
+        );
+        let second = turn(
+            TurnLabels {
+                gates: vec![0, 0],
+                spans: vec![None, None],
+            },
+            state(&[("hotel-area", "north"), ("hotel-stars", "4")]),
+        );
+        assert_eq!(jga_ceiling(&[first.clone(), second], &slots), 0.5);
+        assert_eq!(jga_ceiling(&[first], &slots), 1.0);
     }
 }

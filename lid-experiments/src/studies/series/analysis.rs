@@ -8,9 +8,14 @@
 //!   reaches at least 99 % ([`SATURATION_FRACTION`]) of its maximum over the series
 //!   ([`saturation_step`]).
 //! - **LID stabilisation step**: the first checkpoint step `s` such that for every later checkpoint
-//!   `t >= s`, `|LID(t) - LID(last)| <= 0.1 x (max LID - min LID)` over the series
-//!   ([`STABILISATION_TOLERANCE`], [`stabilisation_step`]), on the seed-mean LID of the analysed
-//!   split (default the validation split).
+//!   `t >= s`, `|LID(t) - LID(last)| <= band`, with `band = max(0.1 x (max LID - min LID), mean
+//!   over checkpoints of the seed std of the LID)` ([`STABILISATION_TOLERANCE`],
+//!   [`stabilisation_band`], [`stabilisation_step`]), on the seed-mean LID of each split (the
+//!   analysed split's marks the figure). The seed std at a checkpoint is the sample standard
+//!   deviation (ddof 1) over the seeds there; its mean runs over the checkpoints with at least 2
+//!   seeds; with one seed the band is the range term alone. (Amended 2026-12-07, before any run
+//!   under it: the range rule alone declares a series stable while it still moves by more than
+//!   the seed-to-seed noise, whenever the range is small against that noise.)
 //! - **Validation-loss minimum step**: the argmin over steps of the seed-mean validation loss,
 //!   the first on ties ([`minimum_index`]).
 //! - **Overfitting** (EmoWOZ): the LID minimum step is the argmin of the seed-mean LID over the
@@ -21,7 +26,9 @@
 //!   ([`lid_minimum`]).
 //! - **Correlations**: Spearman between the seed-mean LID and the seed-mean metric, and between the
 //!   seed-mean LID and the seed-mean validation loss, over the checkpoints where both are known
-//!   ([`lid_core::stats::spearman`]). Also reported, not used by the rules above: the
+//!   ([`lid_core::stats::spearman`]); the latter also over the checkpoints from the
+//!   validation-loss minimum step on (that step included; the overfitting phase, amended
+//!   2026-12-07). Also reported, not used by the rules above: the
 //!   least-squares change point of the seed-mean LID series ([`lid_core::stats::change_point`];
 //!   the step is the first checkpoint of the second segment) and the lead-lag of the LID fall
 //!   against the metric ([`lid_core::stats::lead_lag`] of `-LID` against the metric, lags up to
@@ -36,7 +43,7 @@ use crate::run::MeanStd;
 
 /// The fraction of its maximum the metric must reach to count as saturated.
 pub const SATURATION_FRACTION: f64 = 0.99;
-/// The stabilisation band, as a fraction of the LID range over the series.
+/// The range term of the stabilisation band, as a fraction of the LID range over the series.
 pub const STABILISATION_TOLERANCE: f64 = 0.1;
 
 /// One row of `series.csv`.
@@ -106,22 +113,49 @@ pub fn saturation_step(series: &[StepMean]) -> Option<u64> {
     saturation_index(&values).map(|i| series[i].step)
 }
 
-/// The index of the first checkpoint from which every value stays within
-/// [`STABILISATION_TOLERANCE`] x (max - min) of the last value; `None` for an empty series.
-pub fn stabilisation_index(values: &[f64]) -> Option<usize> {
-    let last = *values.last()?;
+/// The half-width of the band around the last value inside which a series counts as stable.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StabilisationBand {
+    /// [`STABILISATION_TOLERANCE`] x (max - min) of the seed means.
+    pub range_term: f64,
+    /// The mean over checkpoints of the seed standard deviation (`None` with one seed).
+    pub seed_spread: Option<f64>,
+    /// `max(range_term, seed_spread)`: the band used.
+    pub band: f64,
+}
+
+/// The stabilisation band of a seed-mean series (see the module docs); `None` when empty.
+pub fn stabilisation_band(series: &[StepMean]) -> Option<StabilisationBand> {
+    let values: Vec<f64> = series.iter().map(|p| p.mean).collect();
     let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let band = STABILISATION_TOLERANCE * (max - min);
+    if values.is_empty() {
+        return None;
+    }
+    let range_term = STABILISATION_TOLERANCE * (max - min);
+    let stds: Vec<f64> = series.iter().filter_map(|p| p.std).collect();
+    let seed_spread = (!stds.is_empty()).then(|| stds.iter().sum::<f64>() / stds.len() as f64);
+    Some(StabilisationBand {
+        range_term,
+        seed_spread,
+        band: seed_spread.map_or(range_term, |s| range_term.max(s)),
+    })
+}
+
+/// The index of the first checkpoint from which every value stays within `band` of the last
+/// value; `None` for an empty series.
+pub fn stabilisation_index(values: &[f64], band: f64) -> Option<usize> {
+    let last = *values.last()?;
     // The last index where the value leaves the band; stabilised from the one after it.
     let outside = values.iter().rposition(|&v| (v - last).abs() > band);
     Some(outside.map_or(0, |i| i + 1))
 }
 
-/// The step of [`stabilisation_index`].
+/// The step of [`stabilisation_index`] under [`stabilisation_band`].
 pub fn stabilisation_step(series: &[StepMean]) -> Option<u64> {
+    let band = stabilisation_band(series)?;
     let values: Vec<f64> = series.iter().map(|p| p.mean).collect();
-    stabilisation_index(&values).map(|i| series[i].step)
+    stabilisation_index(&values, band.band).map(|i| series[i].step)
 }
 
 /// The index of the smallest value at or after `from` (the first on ties); `None` when there is
@@ -230,12 +264,16 @@ pub struct SplitAnalysis {
     pub lid: Vec<StepMean>,
     /// LID stabilisation step.
     pub lid_stabilisation_step: Option<u64>,
+    /// The band the stabilisation step used.
+    pub stabilisation_band: Option<StabilisationBand>,
     /// LID minimum after the first checkpoint and the rise from it.
     pub lid_minimum: Option<LidMinimum>,
     /// Spearman(seed-mean LID, seed-mean metric).
     pub spearman_lid_metric: Option<Correlation>,
     /// Spearman(seed-mean LID, seed-mean validation loss).
     pub spearman_lid_val_loss: Option<Correlation>,
+    /// The same over the checkpoints from the validation-loss minimum step on.
+    pub spearman_lid_val_loss_from_minimum: Option<Correlation>,
     /// Change point of the seed-mean LID.
     pub change_point: Option<ChangePointAt>,
     /// Lead-lag of the LID fall against the metric.
@@ -285,7 +323,7 @@ fn correlation(
     what: &str,
     notes: &mut Vec<String>,
 ) -> Option<Correlation> {
-    if other.is_empty() {
+    if lid.is_empty() || other.is_empty() {
         notes.push(format!("no {what}: Spearman(LID, {what}) not computed"));
         return None;
     }
@@ -338,6 +376,17 @@ pub fn analyse(
             let mut notes = Vec::new();
             let spearman_lid_metric = correlation(&lid, &metric, "metric", &mut notes);
             let spearman_lid_val_loss = correlation(&lid, &val_loss, "validation loss", &mut notes);
+            let spearman_lid_val_loss_from_minimum = val_loss_minimum_step.and_then(|from| {
+                let late = |p: &[StepMean]| -> Vec<StepMean> {
+                    p.iter().filter(|q| q.step >= from).copied().collect()
+                };
+                correlation(
+                    &late(&lid),
+                    &late(&val_loss),
+                    "validation loss from its minimum on",
+                    &mut notes,
+                )
+            });
             let values: Vec<f64> = lid.iter().map(|p| p.mean).collect();
             let change_point = match lid_core::stats::change_point(&values) {
                 Ok(c) => Some(ChangePointAt {
@@ -373,10 +422,12 @@ pub fn analyse(
             SplitAnalysis {
                 split: split.clone(),
                 lid_stabilisation_step: stabilisation_step(&lid),
+                stabilisation_band: stabilisation_band(&lid),
                 lid_minimum: lid_minimum(&lid, &split_rows),
                 lid,
                 spearman_lid_metric,
                 spearman_lid_val_loss,
+                spearman_lid_val_loss_from_minimum,
                 change_point,
                 lead_lag,
                 notes,
@@ -408,13 +459,16 @@ mod tests {
         assert_eq!(saturation_index(&[]), None);
         // Stabilisation: range 10, band 1 around the last value 2.
         assert_eq!(
-            stabilisation_index(&[12.0, 8.0, 3.5, 2.9, 1.5, 2.0]),
+            stabilisation_index(&[12.0, 8.0, 3.5, 2.9, 1.5, 2.0], 1.0),
             Some(3)
         );
         // A value leaving the band late moves the step after it.
-        assert_eq!(stabilisation_index(&[12.0, 2.0, 2.5, 3.2, 2.0]), Some(4));
-        assert_eq!(stabilisation_index(&[5.0, 5.0]), Some(0));
-        assert_eq!(stabilisation_index(&[]), None);
+        assert_eq!(
+            stabilisation_index(&[12.0, 2.0, 2.5, 3.2, 2.0], 1.0),
+            Some(4)
+        );
+        assert_eq!(stabilisation_index(&[5.0, 5.0], 0.0), Some(0));
+        assert_eq!(stabilisation_index(&[], 1.0), None);
         // Minimum: first on ties, from an index.
         assert_eq!(minimum_index(&[1.0, 3.0, 2.0, 2.0, 4.0], 1), Some(2));
         assert_eq!(minimum_index(&[1.0, 3.0, 2.0, 2.0, 4.0], 0), Some(0));
@@ -446,5 +500,91 @@ mod tests {
             (20, 0.0, Some(0.0), 2)
         );
         assert_eq!(m.rise_exceeds_std, Some(false));
+    }
+
+    fn means(points: &[(f64, Option<f64>)]) -> Vec<StepMean> {
+        points
+            .iter()
+            .enumerate()
+            .map(|(i, &(mean, std))| StepMean {
+                step: 100 * i as u64,
+                mean,
+                std,
+                seeds: if std.is_some() { 2 } else { 1 },
+            })
+            .collect()
+    }
+
+    /// The band is the larger of 0.1 x range and the mean seed std: a series whose range is small
+    /// against the seed spread is stable from where it enters the seed-noise band, not from where it
+    /// enters a tenth of its range.
+    #[test]
+    fn stabilisation_band_takes_the_seed_spread() {
+        // Range 1.0 (term 0.1); seed stds 0.3 on average; last value 6.0.
+        let series = means(&[
+            (7.0, Some(0.3)),
+            (6.4, Some(0.2)),
+            (6.25, Some(0.4)),
+            (6.1, Some(0.3)),
+            (6.0, Some(0.3)),
+        ]);
+        let band = stabilisation_band(&series).unwrap();
+        assert!((band.range_term - 0.1).abs() < 1e-12);
+        assert!((band.seed_spread.unwrap() - 0.3).abs() < 1e-12);
+        assert_eq!(band.band, band.seed_spread.unwrap());
+        // |6.4 - 6.0| = 0.4 > 0.3: stable from index 2 (step 200); the range rule alone: step 300.
+        assert_eq!(stabilisation_step(&series), Some(200));
+        let values: Vec<f64> = series.iter().map(|p| p.mean).collect();
+        assert_eq!(stabilisation_index(&values, band.range_term), Some(3));
+        // One seed: the range term alone.
+        let single = means(&[
+            (7.0, None),
+            (6.4, None),
+            (6.25, None),
+            (6.1, None),
+            (6.0, None),
+        ]);
+        let band = stabilisation_band(&single).unwrap();
+        assert_eq!((band.seed_spread, band.band), (None, band.range_term));
+        assert_eq!(stabilisation_step(&single), Some(300));
+        // A large range: the range term wins.
+        let wide = means(&[
+            (16.0, Some(0.1)),
+            (8.0, Some(0.1)),
+            (6.5, Some(0.1)),
+            (6.0, Some(0.1)),
+        ]);
+        assert!((stabilisation_band(&wide).unwrap().band - 1.0).abs() < 1e-12);
+        assert_eq!(stabilisation_step(&wide), Some(200));
+        assert_eq!(stabilisation_band(&[]), None);
+    }
+
+    /// Spearman from the validation-loss minimum on uses that step and the later ones only.
+    #[test]
+    fn spearman_from_the_validation_loss_minimum() {
+        // Loss falls to step 200, then rises; LID falls throughout until step 200, then rises.
+        let lid = [9.0, 8.0, 7.0, 7.5, 8.0, 8.5];
+        let loss = [3.0, 2.0, 1.0, 1.2, 1.1, 1.5];
+        let rows: Vec<SeriesRow> = lid
+            .iter()
+            .zip(loss)
+            .enumerate()
+            .map(|(i, (&l, v))| SeriesRow {
+                seed: 1,
+                step: 100 * i as u64,
+                split: "train".into(),
+                mean_lid: l,
+                metric: Some(i as f64),
+                val_loss: Some(v),
+            })
+            .collect();
+        let a = analyse(&rows, &["train".into()], "train", 2);
+        assert_eq!(a.val_loss_minimum_step, Some(200));
+        let s = &a.splits[0];
+        let late = s.spearman_lid_val_loss_from_minimum.unwrap();
+        assert_eq!(late.checkpoints, 4);
+        // LID 7, 7.5, 8, 8.5 against loss 1.0, 1.2, 1.1, 1.5: ranks (1,2,3,4) vs (1,3,2,4): 0.8.
+        assert!((late.spearman - 0.8).abs() < 1e-12, "{}", late.spearman);
+        assert!(s.spearman_lid_val_loss.unwrap().checkpoints == 6);
     }
 }

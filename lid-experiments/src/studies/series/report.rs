@@ -36,6 +36,10 @@ pub struct SeriesSummary {
     pub spearman_lid_metric: Option<f64>,
     /// Spearman(seed-mean LID, seed-mean validation loss) on the analysed split.
     pub spearman_lid_val_loss: Option<f64>,
+    /// The same from the validation-loss minimum step on.
+    pub spearman_lid_val_loss_from_minimum: Option<f64>,
+    /// The split of the three numbers above (the headline split).
+    pub analysed_split: String,
     /// Every finding.
     pub analysis: SeriesAnalysis,
 }
@@ -195,11 +199,13 @@ pub fn findings_table(analysis: &SeriesAnalysis) -> Result<Table> {
     let mut t = Table::new([
         "split",
         "LID stabilises",
+        "band (0.1 range / seed std)",
         "LID min (after first)",
         "LID rise ± std over seeds",
         "rise > std",
         "Spearman LID-metric",
         "Spearman LID-val loss",
+        "from val-loss min on",
         "LID change point",
         "lead-lag (checkpoints)",
     ]);
@@ -219,11 +225,26 @@ pub fn findings_table(analysis: &SeriesAnalysis) -> Result<Table> {
         t.push_row([
             s.split.clone(),
             step(s.lid_stabilisation_step),
+            s.stabilisation_band.map_or_else(
+                || "–".into(),
+                |b| {
+                    format!(
+                        "{:.3} ({:.3} / {})",
+                        b.band,
+                        b.range_term,
+                        fixed(b.seed_spread, 3)
+                    )
+                },
+            ),
             min,
             rise,
             exceeds,
             fixed(s.spearman_lid_metric.map(|c| c.spearman), 3),
             fixed(s.spearman_lid_val_loss.map(|c| c.spearman), 3),
+            s.spearman_lid_val_loss_from_minimum.map_or_else(
+                || "–".into(),
+                |c| format!("{:.3} (n = {})", c.spearman, c.checkpoints),
+            ),
             s.change_point
                 .map_or_else(|| "–".into(), |c| c.step.to_string()),
             s.lead_lag.map_or_else(
@@ -318,7 +339,14 @@ fn headline(spec: &SeriesSpec, analysis: &SeriesAnalysis) -> String {
         ));
     }
     if let Some(c) = a.spearman_lid_val_loss {
-        text.push_str(&format!(" Spearman(LID, val loss) = {:.3}.", c.spearman));
+        text.push_str(&format!(" Spearman(LID, val loss) = {:.3}", c.spearman));
+        match a.spearman_lid_val_loss_from_minimum {
+            Some(m) => text.push_str(&format!(
+                ", {:.3} over the {} checkpoints from the val-loss minimum on.",
+                m.spearman, m.checkpoints
+            )),
+            None => text.push('.'),
+        }
     }
     if let Some(m) = &a.lid_minimum {
         let sd = m
@@ -385,6 +413,9 @@ pub fn build(
         metric_name: spec.analysis.metric_name.clone(),
         spearman_lid_metric: analysed.and_then(|a| a.spearman_lid_metric.map(|c| c.spearman)),
         spearman_lid_val_loss: analysed.and_then(|a| a.spearman_lid_val_loss.map(|c| c.spearman)),
+        spearman_lid_val_loss_from_minimum: analysed
+            .and_then(|a| a.spearman_lid_val_loss_from_minimum.map(|c| c.spearman)),
+        analysed_split: analysis.analysed_split.clone(),
         analysis: analysis.clone(),
     };
     let p = &spec.probe;
@@ -431,7 +462,7 @@ pub fn build(
     md.push_str(&format!("![{caption}](series.png)\n\n"));
     md.push_str(&format!("## Findings\n\n{}\n\n", summary.study.headline));
     md.push_str(&format!(
-        "Analysed split: {}. Metric saturation step: {}. Validation-loss minimum step: {}.\n\n",
+        "Analysed split (the headline numbers and the figure's markers; the table has every split): {}. Metric saturation step: {}. Validation-loss minimum step: {}.\n\n",
         analysis.analysed_split,
         step(analysis.metric_saturation_step),
         step(analysis.val_loss_minimum_step)
@@ -454,12 +485,15 @@ pub fn build(
          - Metric saturation step: the first checkpoint step at which the seed-mean metric \
          reaches at least 99 % of its maximum over the series.\n\
          - LID stabilisation step: the first checkpoint step s such that for every later \
-         checkpoint t >= s, |LID(t) - LID(last)| <= 0.1 x (max LID - min LID) over the series.\n\
+         checkpoint t >= s, |LID(t) - LID(last)| <= band, band = max(0.1 x (max LID - min LID), \
+         mean over checkpoints of the seed std of the LID) (the range term alone with one \
+         seed).\n\
          - Validation-loss minimum step: argmin over steps of the seed-mean validation loss \
          (first on ties).\n\
          - LID minimum: argmin of the seed-mean LID over the checkpoints after the first; rise = \
          LID(last) - LID(min), its std the sample std of the per-seed rises.\n\
-         - Spearman correlations over checkpoints of the seed means; the change point and the \
+         - Spearman correlations over checkpoints of the seed means (with the validation loss \
+         also from its minimum step on); the change point and the \
          lead-lag (of -LID against the metric; positive: LID moves first) are reported, not used \
          by the rules.\n\n\
          Files: series.csv (seed, step, split, mean_lid, metric, val_loss), units.csv (every \
