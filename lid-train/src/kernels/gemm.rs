@@ -1,8 +1,10 @@
 //! Strided matrix products through the `gemm` crate (the library candle's CPU matmul and lid-embed's
 //! encoder use), writing into caller-owned buffers.
 //!
-//! Every product of the training step goes through [`matmul`]: transposes are strides, never copies,
-//! so `dX = dY W`, `dW += dY^T X` and `Y = X W^T` are one call each on the same buffers.
+//! Every product of the backward pass goes through [`matmul`]: transposes are strides, never
+//! copies, so `dX = dY W` and `dW += dY^T X` are one call each on the same buffers. The forward
+//! pass's products take the same views through [`super::ordered`], whose summation order does not
+//! depend on the shape (this crate's does: see there).
 //!
 //! Determinism: `gemm` splits the output into tiles across threads but sums every output element's
 //! `k` products in one fixed order (its `k` blocking depends on cache sizes, not on the thread

@@ -28,9 +28,13 @@
 //! separate multiply and add. A different machine may differ in the last bits, one machine never
 //! does.
 //!
-//! Speed (MiniLM, 16 x 64 tokens, one thread, AMD EPYC Zen 4 shared with other jobs): the whole
-//! forward takes about 1.1-1.2x the time it took with `gemm`'s packed AVX-512 kernels (the products
-//! here read unpacked rows); the AVX2 kernel alone about 1.4x.
+//! Speed against the `gemm` crate's packed AVX-512 kernels, evaluation forward with every hidden
+//! state captured (`examples/forward_speed.rs`, AMD EPYC Zen 4, 2 cores shared with other jobs,
+//! best of 5, three alternating runs): MiniLM 16 x 64 tokens on one thread 249-288 ms before,
+//! 281-337 ms now (about 1.13x); 32 x 64 on two threads 496-514 ms before, 537-594 ms now (about
+//! 1.1x); SmolLM2-135M (f32 from the GGUF) 16 x 64 on two threads about 1.0-1.08x. The cost is the
+//! full-depth horizontal reduction of every output (about 15 % of the multiply-adds at depth 384,
+//! less at 576 and 1536) and unpacked operands; the backward keeps `gemm`.
 
 use rayon::prelude::*;
 
@@ -147,10 +151,8 @@ fn matmul_with(
         Form::Dot => COL_BLOCK,
         Form::Axpy => PANEL,
     };
-    let tiles: Vec<(usize, usize)> = (0..m.div_ceil(ROW_BLOCK))
-        .flat_map(|r| (0..n.div_ceil(col_block)).map(move |c| (r, c)))
-        .collect();
-    let run = |&(r, c): &(usize, usize)| {
+    let (row_tiles, col_tiles) = (m.div_ceil(ROW_BLOCK), n.div_ceil(col_block));
+    let run = |r: usize, c: usize| {
         let rows = r * ROW_BLOCK..((r + 1) * ROW_BLOCK).min(m);
         let cols = c * col_block..((c + 1) * col_block).min(n);
         let task = Task {
@@ -169,13 +171,19 @@ fn matmul_with(
         }
     };
     let parallel = threads == Threads::Pool
-        && tiles.len() > 1
+        && row_tiles * col_tiles > 1
         && m * n * k >= PARALLEL_WORK
         && rayon::current_num_threads() > 1;
     if parallel {
-        tiles.par_iter().for_each(run);
+        (0..row_tiles * col_tiles)
+            .into_par_iter()
+            .for_each(|t| run(t / col_tiles, t % col_tiles));
     } else {
-        tiles.iter().for_each(run);
+        for r in 0..row_tiles {
+            for c in 0..col_tiles {
+                run(r, c);
+            }
+        }
     }
 }
 
@@ -250,8 +258,17 @@ impl Task<'_> {
 
     fn axpy(&self, isa: Isa) {
         let (k, width) = (self.k, self.cols.len());
-        // Panel: row t holds b[t, cols] padded with zeros to PANEL columns.
-        let mut panel = vec![0.0f32; k * PANEL];
+        // Panel: row t holds b[t, cols] padded with zeros to PANEL columns (on the stack for the
+        // short depths of attention over short sequences).
+        const STACK_DEPTH: usize = 64;
+        let mut stack = [0.0f32; STACK_DEPTH * PANEL];
+        let mut heap = Vec::new();
+        let panel: &mut [f32] = if k <= STACK_DEPTH {
+            &mut stack[..k * PANEL]
+        } else {
+            heap.resize(k * PANEL, 0.0);
+            &mut heap
+        };
         let (bs, data) = (self.b.row_stride(), self.b.data());
         for (t, dst) in panel.chunks_exact_mut(PANEL).enumerate() {
             let start = t * bs + self.cols.start;
@@ -260,7 +277,7 @@ impl Task<'_> {
         #[cfg(target_arch = "x86_64")]
         if isa != Isa::Portable {
             // SAFETY: `Isa::detect` found AVX2 and FMA on this CPU.
-            unsafe { avx2::axpy(self, &panel) };
+            unsafe { avx2::axpy(self, panel) };
             return;
         }
         for i in self.rows.clone() {
