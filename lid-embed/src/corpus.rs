@@ -79,10 +79,18 @@ pub fn read_corpus_from(
             Error::io(path, e)
         }
     };
+    // The whole file is read first (its sequences are all kept in memory anyway): a UTF-8 byte
+    // order mark is dropped whatever the format, and a CSV file is checked for a quoted field that
+    // is never closed before it is parsed.
+    let mut bytes = Vec::new();
+    BufReader::new(reader)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    let body = bytes.strip_prefix(UTF8_BOM).unwrap_or(&bytes);
     let mut out = Vec::new();
     match format {
         CorpusFormat::Lines => {
-            for (n, line) in BufReader::new(reader).lines().enumerate() {
+            for (n, line) in body.lines().enumerate() {
                 let line = line.map_err(|e| line_err(n, e))?;
                 if !line.trim().is_empty() {
                     out.push(line);
@@ -90,7 +98,7 @@ pub fn read_corpus_from(
             }
         }
         CorpusFormat::Jsonl { field } => {
-            for (n, line) in BufReader::new(reader).lines().enumerate() {
+            for (n, line) in body.lines().enumerate() {
                 let line = line.map_err(|e| line_err(n, e))?;
                 if line.trim().is_empty() {
                     continue;
@@ -109,7 +117,13 @@ pub fn read_corpus_from(
             }
         }
         CorpusFormat::Csv { column } => {
-            let mut reader = csv::Reader::from_reader(reader);
+            if let Some(line) = unclosed_quote_line(body) {
+                return Err(corpus_err(format!(
+                    "line {line}: a quoted field opens here and is never closed (the csv reader \
+                     would take the rest of the file as one cell)"
+                )));
+            }
+            let mut reader = csv::Reader::from_reader(body);
             let headers = reader
                 .headers()
                 .map_err(|e| corpus_err(format!("cannot read the header row: {e}")))?;
@@ -134,6 +148,49 @@ pub fn read_corpus_from(
         ));
     }
     Ok(out)
+}
+
+/// The UTF-8 byte order mark some editors put at the start of a file.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The 1-based line where a CSV quoted field opens that the file never closes, if any.
+///
+/// The scan follows the csv crate's default dialect (RFC 4180: `"` opens a quoted field only at
+/// the start of a field, `""` inside one is a literal quote, `,` and line ends separate fields).
+/// That reader does not report such a field: it takes everything to the end of the file as one
+/// cell, which would silently turn the rest of a corpus into one sequence.
+fn unclosed_quote_line(bytes: &[u8]) -> Option<usize> {
+    let mut line = 1;
+    let mut opened_at = None;
+    let mut field_start = true;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'\n' {
+            line += 1;
+        }
+        if opened_at.is_some() {
+            if b == b'"' {
+                if bytes.get(i + 1) == Some(&b'"') {
+                    i += 2;
+                    continue;
+                }
+                opened_at = None;
+            }
+            field_start = false;
+        } else {
+            match b {
+                b'"' if field_start => {
+                    opened_at = Some(line);
+                    field_start = false;
+                }
+                b',' | b'\n' | b'\r' => field_start = true,
+                _ => field_start = false,
+            }
+        }
+        i += 1;
+    }
+    opened_at
 }
 
 /// Which sequences of the corpus are embedded.

@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use tokenizers::{Tokenizer, TruncationParams};
+use tokenizers::{PostProcessor, Tokenizer, TruncationParams};
 
 use crate::error::{Error, Result};
 
@@ -70,6 +70,24 @@ impl TextTokenizer {
                 reason: "must be at least 1".into(),
             });
         }
+        // tokenizers 0.22 truncates the text to `max_length` minus the special tokens its
+        // post-processor adds, in unchecked `usize` arithmetic: a limit below that count wraps
+        // around to "no limit", and every sequence was embedded whole while the manifest said
+        // `max_length: 1` (issue 22). Such a limit is refused here; every encoding is checked
+        // against the limit in `encode_batch` as well.
+        let added = inner
+            .get_post_processor()
+            .map_or(0, |p| p.added_tokens(false));
+        if max_length <= added {
+            return Err(Error::InvalidOption {
+                option: "max-length",
+                reason: format!(
+                    "{max_length} tokens cannot hold the {added} special tokens this tokenizer adds \
+                     and one token of text: give at least {}",
+                    added + 1
+                ),
+            });
+        }
         inner.with_padding(None);
         inner
             .with_truncation(Some(TruncationParams {
@@ -110,6 +128,17 @@ impl TextTokenizer {
     pub fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Encoded>> {
         let encodings = without_panic(|| self.inner.encode_batch(texts.to_vec(), true))
             .map_err(Error::Tokenizer)?;
+        if let Some(long) = encodings
+            .iter()
+            .find(|e| e.get_ids().len() > self.max_length)
+        {
+            return Err(Error::Tokenizer(format!(
+                "an encoding of {} tokens exceeds the truncation length {}: the tokenizer did not \
+                 truncate (its post-processor is not supported)",
+                long.get_ids().len(),
+                self.max_length
+            )));
+        }
         Ok(encodings
             .into_iter()
             .map(|enc| {
@@ -166,6 +195,16 @@ pub fn tokenizer_from_gguf(path: &Path) -> Result<Tokenizer> {
     use candle_core::quantized::gguf_file;
     use serde_json::{json, Value};
 
+    if path.is_dir() {
+        // A model directory without its tokenizer.json reaches here; "not a readable GGUF file:
+        // Is a directory" named the wrong problem (issue 22).
+        return Err(Error::MissingFile {
+            path: path.join("tokenizer.json"),
+            what: "the tokenizer of this model directory (only a .gguf file can build its \
+                   tokenizer from its own vocabulary)"
+                .into(),
+        });
+    }
     crate::gguf::check_file(path)?;
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let content = gguf_file::Content::read(&mut file).map_err(|e| Error::Parse {

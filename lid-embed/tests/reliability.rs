@@ -154,6 +154,49 @@ fn matrix_corrupt_tokenizer_json_library_embed() {
     assert!(err.contains("max-length"), "{err}");
 }
 
+/// Issue 22, item 2: `--max-length 1` on a tokenizer that adds `<s>` and `</s>` wrapped around in
+/// tokenizers' arithmetic and embedded whole sequences while reporting the limit; a limit that
+/// cannot hold the special tokens and one token of text is refused naming the flag, and the
+/// smallest limit that can truncates every text to it.
+#[test]
+fn matrix_max_length_below_the_special_tokens_library_embed() {
+    let path = fixture("tiny_roberta/tokenizer.json");
+    for limit in [1, 2] {
+        let err = TextTokenizer::from_file(&path, limit)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("max-length")
+                && err.contains("special tokens")
+                && err.contains("at least 3"),
+            "{limit}: {err}"
+        );
+    }
+    let tok = TextTokenizer::from_file(&path, 3).unwrap();
+    let long = "a fairly long sentence with many words in it";
+    let enc = tok.encode_batch(&[long, "a"]).unwrap();
+    assert_eq!(enc[0].ids.len(), 3);
+    assert!(enc[0].truncated);
+    assert!(enc[1].ids.len() <= 3);
+}
+
+/// Issue 22, item 6: a model directory without tokenizer.json, given where a tokenizer is built
+/// from a GGUF vocabulary, was reported as "not a readable GGUF file: Is a directory"; the error
+/// names the missing tokenizer.json.
+#[test]
+fn matrix_model_folder_without_tokenizer_library_embed() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = lid_embed::tokenize::tokenizer_from_gguf(dir.path())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("tokenizer.json") && !err.contains("GGUF file"),
+        "{err}"
+    );
+}
+
 /// Found by the `tokenizer_json` fuzz target (minimized to 11 bytes): a `tokenizer.json` cut off
 /// right after `"decoder":` made tokenizers 0.22 panic (`expect("Helper")` in its decoder
 /// deserialiser) instead of returning an error; a real file truncated at its decoder does the same.
@@ -374,6 +417,49 @@ fn matrix_corrupt_corpus_library_embed() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("record 2"), "{err}");
+}
+
+/// Issue 22, item 3: a CSV corpus with a quoted field that is never closed is refused (the csv
+/// reader alone took the rest of the file as one sequence, exit 0), naming the line where the quote
+/// opens; closed quotes, doubled quotes and quoted line breaks still read; a UTF-8 byte order mark
+/// is dropped in every format (it broke the first JSONL line).
+#[test]
+fn matrix_unclosed_csv_quote_and_bom_library_embed() {
+    let p = Path::new("corpus.csv");
+    let format = CorpusFormat::infer(p, None);
+    let err = read_corpus_from(
+        &b"id,text\n1,fine\n2,\"starts here\n3,swallowed\n4,too\n"[..],
+        &format,
+        p,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("corpus.csv") && err.contains("line 3") && err.contains("never closed"),
+        "{err}"
+    );
+    let texts = read_corpus_from(
+        &b"id,text\n1,\"a \"\"quoted\"\" word\"\n2,\"two\nlines\"\n3,5\" tall\n"[..],
+        &format,
+        p,
+    )
+    .unwrap();
+    assert_eq!(texts, vec!["a \"quoted\" word", "two\nlines", "5\" tall"]);
+    let bom = |body: &str| [&b"\xEF\xBB\xBF"[..], body.as_bytes()].concat();
+    let p = Path::new("corpus.jsonl");
+    let texts = read_corpus_from(
+        &bom("{\"text\": \"first\"}\n{\"text\": \"second\"}\n")[..],
+        &CorpusFormat::infer(p, None),
+        p,
+    )
+    .unwrap();
+    assert_eq!(texts, vec!["first", "second"]);
+    let p = Path::new("corpus.txt");
+    let texts = read_corpus_from(&bom("first\nsecond\n")[..], &CorpusFormat::Lines, p).unwrap();
+    assert_eq!(texts, vec!["first", "second"]);
+    let p = Path::new("corpus.csv");
+    let texts = read_corpus_from(&bom("text\nfirst\n")[..], &format, p).unwrap();
+    assert_eq!(texts, vec!["first"]);
 }
 
 #[test]

@@ -295,3 +295,35 @@ fn knn_command_writes_the_graph() {
     let d = Array2::<f64>::read_npy(std::fs::File::open(&dist).unwrap()).unwrap();
     assert_eq!(d.dim(), (600, 128));
 }
+
+/// Issue 22, item 4: a closed standard output (`lid estimate cloud.npy | head -1`, the reader gone
+/// before the summary is printed) ends the command quietly with status 0 instead of the panic
+/// "failed printing to stdout: Broken pipe" (exit 101); the files it was asked for are complete.
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lid"))
+        .args([
+            "estimate",
+            golden("ball_cloud.npy").to_str().unwrap(),
+            "--neighbors",
+            "20",
+            "--json",
+            json.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end of the pipe before the command writes its first line.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(report["pointwise"]["summary"]["mean"].as_f64().is_some());
+}

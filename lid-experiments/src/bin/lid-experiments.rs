@@ -75,7 +75,7 @@ fn reproduce(preset: Preset, out: Option<&Path>, resume: bool) -> Result<()> {
         (None, _) => SuiteFolder::Timestamped(Path::new("runs")),
     };
     let (path, _) = run_suite(at, preset, registry(), &mut |line| eprintln!("{line}"))?;
-    println!("{}", path.join("report.md").display());
+    lid_experiments::outln!("{}", path.join("report.md").display());
     Ok(())
 }
 

@@ -197,7 +197,7 @@ pub fn run(args: &CompareArgs) -> Result<()> {
         figures: Vec::new(),
     })?;
     folder.finish()?;
-    println!("{markdown}");
+    crate::outln!("{markdown}");
     Ok(())
 }
 

@@ -834,7 +834,7 @@ fn npy_file<A: ndarray_npy::WritableElement>(path: &Path, array: &Array1<A>) -> 
 
 fn print_summary(r: &EstimateReport) {
     let p = &r.preparation;
-    println!(
+    crate::outln!(
         "input      {} ({} x {}, {:?})",
         r.input.path.display(),
         r.input.n_points,
@@ -842,7 +842,7 @@ fn print_summary(r: &EstimateReport) {
         r.input.dtype
     );
     if let Some(e) = &r.embedding {
-        println!(
+        crate::outln!(
             "embedding  layer {} (index {}) of {} from {}, {} sequences, {} shards",
             e.layer_requested,
             e.layer_index,
@@ -860,18 +860,26 @@ fn print_summary(r: &EstimateReport) {
             e.shards
         );
     }
-    println!(
+    crate::outln!(
         "prepared   {} points ({} sampled, {} duplicates removed, {} zero vectors, {} removed)",
-        p.n_output, p.n_sampled, p.n_duplicates_removed, p.n_zero_vectors, p.n_zero_vectors_removed
+        p.n_output,
+        p.n_sampled,
+        p.n_duplicates_removed,
+        p.n_zero_vectors,
+        p.n_zero_vectors_removed
     );
     let s = &r.settings;
-    println!(
+    crate::outln!(
         "settings   estimator {:?}, L = {}, knn {:?} ({:?}), {} threads",
-        s.estimator, s.neighbors, s.knn, s.knn_kind, r.threads_used
+        s.estimator,
+        s.neighbors,
+        s.knn,
+        s.knn_kind,
+        r.threads_used
     );
     if let Some(pw) = &r.pointwise {
         let s = &pw.summary;
-        println!(
+        crate::outln!(
             "pointwise  mean {:.4}  std {}  min {:.4}  max {:.4}  (n = {})",
             s.mean,
             s.std.map_or("n/a".to_string(), |v| format!("{v:.4}")),
@@ -885,10 +893,10 @@ fn print_summary(r: &EstimateReport) {
             .zip(&pw.quantile_values)
             .map(|(l, v)| format!("q{:.0}={v:.4}", l * 100.0))
             .collect();
-        println!("quantiles  {}", qs.join("  "));
+        crate::outln!("quantiles  {}", qs.join("  "));
     }
     if let Some(g) = &r.global {
-        println!(
+        crate::outln!(
             "global     {:.4} ({} used, {} discarded{})",
             g.dimension,
             g.n_used,
@@ -898,7 +906,7 @@ fn print_summary(r: &EstimateReport) {
         );
     }
     if let Some(nd) = &r.guards.near_duplicates {
-        println!(
+        crate::outln!(
             "guards     near duplicates {} (threshold {:e}, {} neighbourhoods affected, {} dominated{})",
             nd.found.points,
             nd.found.threshold,
@@ -912,7 +920,7 @@ fn print_summary(r: &EstimateReport) {
         );
     }
     let t = &r.times;
-    println!(
+    crate::outln!(
         "time (s)   load {:.2}  prepare {:.2}  knn {:.2}  pointwise {:.2}  global {:.2}  total {:.2}",
         t.load, t.prepare, t.knn, t.pointwise, t.global, t.total
     );

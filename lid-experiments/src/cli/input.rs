@@ -119,6 +119,19 @@ const NPY_MAGIC: &[u8] = b"\x93NUMPY";
 /// Missing or unreadable file, corrupt header, wrong number of dimensions, unsupported dtype, unknown
 /// tensor name, non-finite values or an empty array; every message names the file.
 pub fn read_cloud(path: &Path, tensor: Option<&str>) -> Result<(PointCloud<'static>, InputInfo)> {
+    // A device or a pipe has no size to check against a header (`/dev/zero` would be read until
+    // memory runs out): only regular files (or links to them) are read.
+    let meta = std::fs::metadata(path).map_err(|source| InputError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if !meta.is_file() {
+        return Err(invalid(
+            path,
+            "not a regular file (a folder, device, pipe or socket); give the .npy or safetensors \
+             file itself (or, for a `lid embed` folder, the folder to `lid estimate`)",
+        ));
+    }
     let bytes = std::fs::read(path).map_err(|source| InputError::Read {
         path: path.to_path_buf(),
         source,
@@ -430,6 +443,23 @@ mod tests {
 
     /// Regression (fuzz/fuzz_targets/input_npy.rs): headers announcing gigabytes that are not there
     /// made ndarray-npy allocate them before reading (out of memory, abort) instead of an error.
+    /// Issue 22, item 4: `lid estimate /dev/zero` read until memory ran out; a file that is not a
+    /// regular file is refused before any byte is read.
+    #[cfg(unix)]
+    #[test]
+    fn devices_and_folders_are_refused_before_reading() {
+        let err = read_cloud(Path::new("/dev/zero"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/dev/zero") && err.contains("not a regular file"),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let err = read_cloud(dir.path(), None).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+    }
+
     #[test]
     fn npy_sizes_beyond_the_file_are_errors_not_allocations() {
         let p = Path::new("huge.npy");

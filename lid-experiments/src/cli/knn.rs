@@ -109,7 +109,7 @@ pub fn run(args: &KnnArgs) -> Result<()> {
         for file in pending {
             file.commit()?;
         }
-        println!(
+        crate::outln!(
             "knn        {} points x {} dims, k = {k}, backend {:?}: load {load:.2} s, search {search:.2} s ({} threads)",
             info.n_points,
             info.dim,

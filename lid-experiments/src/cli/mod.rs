@@ -9,6 +9,8 @@
 //! - [`sweep`]: `lid sweep`, checkpoint-series sweeps in shards (units, run, merge).
 //! - [`compare`]: `lid compare`, two models' local dimensions on several corpora, ranked by SMD.
 //! - [`export`]: `lid export-gguf`, a GGUF model dequantised to an f32 Hugging Face directory.
+//! - [`stdout`]: the one writer of standard output ([`crate::outln!`]): a closed pipe ends a command
+//!   quietly, as it does a Unix tool.
 //!
 //! Every command checks its settings (through the library types that own them) and its output
 //! paths ([`crate::run::paths`]) before it reads or computes anything, and writes its outputs
@@ -22,6 +24,7 @@ pub mod estimate;
 pub mod export;
 pub mod input;
 pub mod knn;
+pub mod stdout;
 pub mod sweep;
 
 use std::io::IsTerminal;

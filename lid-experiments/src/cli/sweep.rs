@@ -132,7 +132,7 @@ fn units(args: &UnitsArgs) -> Result<()> {
         plan.units.len(),
         plan.units.len() / splits.max(1)
     );
-    println!("{}", plan.units.len());
+    crate::outln!("{}", plan.units.len());
     Ok(())
 }
 
@@ -153,7 +153,7 @@ fn run_shard(args: &RunArgs) -> Result<()> {
     let report = with_threads(args.threads, || {
         series::run_plan(&plan, out, shard, &mut |line| eprintln!("{line}"))
     })??;
-    println!(
+    crate::outln!(
         "shard {}/{}: {} units, {} computed, {} already done; results in {}",
         shard.index,
         shard.count,
@@ -233,7 +233,7 @@ fn merge(args: &MergeArgs) -> Result<()> {
     }
     check.check()?;
     let merged = series::merge(out, &mut |line| eprintln!("{line}"))?;
-    println!("{}", merged.summary.study.headline);
-    println!("{}", merged.folder.join(REPORT_FILE).display());
+    crate::outln!("{}", merged.summary.study.headline);
+    crate::outln!("{}", merged.folder.join(REPORT_FILE).display());
     Ok(())
 }
