@@ -9,17 +9,18 @@
 //! suite folder gets its own marker only when every study finished.
 //!
 //! Resuming (`--resume --out DIR`) checks before it touches anything that `DIR` holds an unfinished
-//! suite of the same preset and studies (its `config.json`); then a study whose subfolder is complete
-//! is kept as it is, an interrupted one continues in its folder (each study resumes from what it
-//! stored: measurements, checkpoints, finished runs), and a missing one starts.
+//! suite of the same preset and studies (its `config.json`, through the one check every study's
+//! resume uses, [`RunFolder::resume_matching`]); then a study whose subfolder is complete is kept as
+//! it is, an interrupted one continues in its folder (each study resumes from what it stored:
+//! measurements, checkpoints, finished runs), and a missing one starts.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::run::folder::{is_complete, read_summary, RunFolder, StudySummary, CONFIG_FILE};
-use crate::run::{Preset, COMPLETE_MARKER};
+use crate::run::folder::{is_complete, read_summary, RunFolder, StudySummary};
+use crate::run::Preset;
 use crate::studies::Study;
 
 /// What happened to one study of the suite.
@@ -47,7 +48,7 @@ pub enum SuiteFolder<'a> {
     New(&'a Path),
     /// A new folder `runs/suite-<UTC time>` under this parent.
     Timestamped(&'a Path),
-    /// The unfinished suite in this folder, continued.
+    /// The unfinished suite in this folder, continued (a missing or empty folder starts one).
     Resume(&'a Path),
 }
 
@@ -80,10 +81,7 @@ pub fn run_suite(
     let mut folder = match at {
         SuiteFolder::New(dir) => RunFolder::create(dir, "suite")?,
         SuiteFolder::Timestamped(parent) => RunFolder::timestamped(parent, "suite")?,
-        SuiteFolder::Resume(dir) => {
-            check_resumable(dir, &settings)?;
-            RunFolder::resume(dir, "suite")?
-        }
+        SuiteFolder::Resume(dir) => RunFolder::resume_matching(dir, "suite", &settings)?,
     };
     log(&format!(
         "suite run folder {} ({preset} preset{})",
@@ -138,40 +136,6 @@ pub fn run_suite(
     Ok((path, entries))
 }
 
-/// Refuses, before anything is touched, a folder that is not an unfinished suite of `settings`.
-fn check_resumable(dir: &Path, settings: &SuiteSettings) -> Result<()> {
-    let refuse = |reason: String| Err(Error::flag("--out", dir.display(), reason));
-    if !dir.is_dir() {
-        return refuse(
-            "not a folder; nothing to resume (leave out --resume to start a run)".into(),
-        );
-    }
-    if dir.join(COMPLETE_MARKER).is_file() {
-        return refuse(
-            "the suite is complete; nothing to resume (give another --out to run again)".into(),
-        );
-    }
-    let config = dir.join(CONFIG_FILE);
-    let recorded = std::fs::read_to_string(&config)
-        .ok()
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-        .filter(|v| v.get("study").and_then(|s| s.as_str()) == Some("suite"))
-        .and_then(|v| serde_json::from_value::<SuiteSettings>(v.get("settings")?.clone()).ok());
-    match recorded {
-        None => refuse(format!(
-            "has no readable suite {CONFIG_FILE}: not a suite folder, nothing to resume"
-        )),
-        Some(r) if r != *settings => refuse(format!(
-            "holds a suite of preset {} with studies [{}]; this run asks for preset {} with [{}]",
-            r.preset,
-            r.studies.join(", "),
-            settings.preset,
-            settings.studies.join(", ")
-        )),
-        Some(_) => Ok(()),
-    }
-}
-
 /// The top-level report: one section per study with its headline, key table and figures (paths
 /// relative to the suite folder), or the reason it has none.
 pub fn suite_report(preset: Preset, entries: &[SuiteEntry]) -> String {
@@ -219,7 +183,8 @@ pub fn suite_report(preset: Preset, entries: &[SuiteEntry]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::folder::FigureRef;
+    use crate::run::folder::{FigureRef, CONFIG_FILE};
+    use crate::run::COMPLETE_MARKER;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     /// A study that writes its summary and finishes, or fails half-way, as told; it counts its
@@ -341,7 +306,7 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(
-                err.starts_with("--out") && err.contains("holds a suite of preset cpu"),
+                err.starts_with("--out") && err.contains("other settings"),
                 "{err}"
             );
             assert_eq!(std::fs::read(at.join(CONFIG_FILE)).unwrap(), config);
@@ -394,7 +359,7 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("not a suite folder"), "{err}");
+        assert!(err.contains("not a run folder of suite"), "{err}");
         assert_eq!(std::fs::read_dir(&other).unwrap().count(), 1);
         let err = run_suite(
             SuiteFolder::New(&dir.path().join("p")),
