@@ -759,7 +759,7 @@ pub fn run_cli(args: &ValidateArgs) -> Result<PathBuf> {
     let path = folder.path().to_path_buf();
     let summary = run_into(folder, &config, &mut |line| eprintln!("{line}"))?;
     if let Some(table) = &summary.table_markdown {
-        println!("{table}");
+        crate::outln!("{table}");
     }
     eprintln!("wrote {}", path.display());
     Ok(path)

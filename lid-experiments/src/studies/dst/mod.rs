@@ -63,20 +63,8 @@ pub const HEADLINE_SPLIT: &str = "train";
 /// TripPy-R's run-script loss weight of the `none` class of the slot gates.
 pub const TRIPPY_R_NONE_WEIGHT: f32 = 0.1;
 
-/// Named presets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum Preset {
-    /// TripPy-R's settings (RoBERTa-base from `--model`, lr 5e-5, 20 epochs, max length 180,
-    /// batch 32, warm-up 5 %, seeds 40-44, a checkpoint every 1,775 steps, M = 7,000), trained
-    /// on MultiWOZ 2.1 from `--multiwoz21` (or `--unified`). Checkpoints trained elsewhere
-    /// (TripPy-R) are measured with `lid sweep`.
-    Paper,
-    /// MiniLM on the offline dialogues, the paper's optimizer, fewer dialogues, epochs and seeds.
-    Cpu,
-    /// The cpu preset with one seed and fewer steps, for the default suite.
-    Quick,
-}
+/// The presets (`paper`, `cpu`, `quick`): one enum for every study.
+pub use crate::run::Preset;
 
 /// Real dialogue data to train the tracker on, instead of the offline stand-in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -335,7 +323,7 @@ pub fn run_cli(args: &DstArgs) -> Result<()> {
     let s = args.settings()?;
     let folder = study_folder(args.out.as_deref(), args.series.resume, "dst")?;
     let summary = run_study(&s, folder, &mut |line| eprintln!("{line}"))?;
-    println!("{}", summary.headline);
+    crate::outln!("{}", summary.headline);
     Ok(())
 }
 

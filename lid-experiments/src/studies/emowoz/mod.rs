@@ -52,20 +52,8 @@ use crate::studies::trained_series::{
 pub const HEADLINE_SPLIT: &str = "validation";
 use crate::studies::Study;
 
-/// Named presets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum Preset {
-    /// REFERENCE.md's settings for an encoder given with `--model` (BERT-base-uncased): lr 2e-5,
-    /// batch 32, max length 128, dropout 0.3, seeds 50-53, a checkpoint per epoch, M = 7,000),
-    /// trained on EmoWOZ from `--emowoz DIR`. Checkpoints trained elsewhere are measured with
-    /// `lid sweep`.
-    Paper,
-    /// MiniLM on the offline stand-in, the paper's classifier, lr 1e-4, fewer seeds.
-    Cpu,
-    /// The cpu preset with one seed and fewer epochs, for the default suite.
-    Quick,
-}
+/// The presets (`paper`, `cpu`, `quick`): one enum for every study.
+pub use crate::run::Preset;
 
 /// Settings of the study.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -255,7 +243,7 @@ pub fn run_cli(args: &EmowozArgs) -> Result<()> {
     let s = args.settings()?;
     let folder = study_folder(args.out.as_deref(), args.series.resume, "emowoz")?;
     let summary = run_study(&s, folder, &mut |line| eprintln!("{line}"))?;
-    println!("{}", summary.headline);
+    crate::outln!("{}", summary.headline);
     Ok(())
 }
 

@@ -23,20 +23,8 @@ pub enum Objective {
     MaskedLm,
 }
 
-/// Named presets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum Preset {
-    /// The paper's settings for a model given with `--model` (RoBERTa-base with masked LM or
-    /// GPT-2-medium with causal LM) and real data given with `--corpus`: 10,000 training sequences,
-    /// 5 epochs, checkpoint 2800 of 3125, M = 10,000, N = 60,000, L = 128. Hours on a GPU.
-    Paper,
-    /// SmolLM2-135M (the offline GGUF, dequantised to f32) with causal LM on the offline corpora,
-    /// the paper's optimizer, fewer steps and smaller probes: about 15 minutes on 2 cores.
-    Cpu,
-    /// The cpu preset with fewer steps and probe sequences, for the default suite.
-    Quick,
-}
+/// The presets (`paper`, `cpu`, `quick`): one enum for every study.
+pub use crate::run::Preset;
 
 /// Everything the study needs. [`FinetuneSettings::cpu`] documents each difference from the paper.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -271,7 +271,7 @@ pub fn run_cli(args: &FinetuneArgs) -> Result<()> {
     let settings = args.settings()?;
     let folder = study_folder(args.out.as_deref(), args.resume, "finetune-shift")?;
     let (rows, _) = run_study(&settings, folder, &mut |line| eprintln!("{line}"))?;
-    println!("{}", summary_table(&rows)?.to_markdown());
+    crate::outln!("{}", summary_table(&rows)?.to_markdown());
     Ok(())
 }
 

@@ -184,7 +184,7 @@ pub fn run_cli(args: &GrokkingArgs) -> Result<()> {
     }
     if let Some(steps) = args.time_steps {
         let steps_per_s = time_training(&config, steps, &args.device)?;
-        println!(
+        crate::outln!(
             "{}",
             serde_json::json!({"impl": "lid-experiments (lid-train)", "device": args.device.to_string(), "steps": steps, "steps_per_s": steps_per_s, "threads": rayon::current_num_threads()})
         );
@@ -200,7 +200,7 @@ pub fn run_cli(args: &GrokkingArgs) -> Result<()> {
         })?;
         if args.merge {
             let (result, _) = merge_runs(out, &mut |msg| eprintln!("{msg}"))?;
-            println!(
+            crate::outln!(
                 "{}",
                 fraction_table(&table(&result.summaries))?.to_markdown()
             );
@@ -241,11 +241,11 @@ pub fn run_cli(args: &GrokkingArgs) -> Result<()> {
             eprintln!("{msg}")
         })
     })??;
-    println!(
+    crate::outln!(
         "{}",
         fraction_table(&table(&result.summaries))?.to_markdown()
     );
-    println!("run folder: {}", path.display());
+    crate::outln!("run folder: {}", path.display());
     Ok(())
 }
 
