@@ -593,3 +593,51 @@ fn lid_train_checkpoints(dir: &Path) -> Vec<PathBuf> {
         },
     )
 }
+
+/// Issue 22, item 1, for the studies that resume through `study_folder`: `--resume --out DIR` on a
+/// folder that holds no run of the study (an unrelated non-empty folder) and on an interrupted run
+/// of other settings is refused before any work, naming `--out`, and leaves every file as it was
+/// (before, such a folder was reopened and a whole study written into it).
+#[test]
+fn resume_refuses_foreign_folders_and_other_settings_for_every_study() {
+    let dir = tempfile::tempdir().unwrap();
+    for study in ["finetune-shift", "dst", "emowoz"] {
+        let foreign = dir.path().join(format!("{study}-foreign"));
+        std::fs::create_dir(&foreign).unwrap();
+        std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
+        let other = dir.path().join(format!("{study}-other"));
+        std::fs::create_dir(&other).unwrap();
+        let config =
+            format!(r#"{{"study": "{study}", "settings": {{"preset": "cpu", "seed": 12345}}}}"#);
+        std::fs::write(other.join("config.json"), &config).unwrap();
+        for (folder, expected) in [
+            (&foreign, "not a run folder of"),
+            (&other, "other settings"),
+        ] {
+            let before: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(folder)
+                .unwrap()
+                .map(|e| {
+                    let path = e.unwrap().path();
+                    let bytes = std::fs::read(&path).unwrap();
+                    (path, bytes)
+                })
+                .collect();
+            let out = Command::new(env!("CARGO_BIN_EXE_lid-experiments"))
+                .args([study, "--preset", "quick", "--resume", "--out", p(folder)])
+                .env("RUST_BACKTRACE", "0")
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{study}: {stderr}");
+            assert!(
+                stderr.contains("--out") && stderr.contains(expected),
+                "{study}: {stderr}"
+            );
+            let after = std::fs::read_dir(folder).unwrap().count();
+            assert_eq!(after, before.len(), "{study}: files added to {folder:?}");
+            for (path, bytes) in before {
+                assert_eq!(std::fs::read(&path).unwrap(), bytes, "{study}: {path:?}");
+            }
+        }
+    }
+}

@@ -100,24 +100,21 @@ pub fn train_seeds(
     Ok(())
 }
 
-/// The run folder of a trained-series study: `--resume` continues an interrupted folder (a
-/// complete one is refused and left as it is: its checkpoint weights are pruned, and it has
-/// nothing to continue); otherwise a new folder.
+/// The run folder of a study run from its command: `--resume` continues the interrupted run of
+/// the same `settings` in `out` through [`RunFolder::resume_matching`] (a finished folder, a folder
+/// that holds no run of `study` and a run of other settings are refused before anything in them
+/// changes); otherwise a new folder.
 ///
 /// # Errors
-/// A complete folder given to `--resume`; as [`RunFolder::create`] / [`RunFolder::resume`].
-pub fn study_folder(out: Option<&Path>, resume: bool, study: &str) -> Result<RunFolder> {
+/// As [`RunFolder::resume_matching`], [`RunFolder::create`] and [`RunFolder::timestamped`].
+pub fn study_folder<T: serde::Serialize>(
+    out: Option<&Path>,
+    resume: bool,
+    study: &str,
+    settings: &T,
+) -> Result<RunFolder> {
     match out {
-        Some(dir) if resume => {
-            if dir.join(crate::run::COMPLETE_MARKER).is_file() {
-                return Err(crate::error::Error::flag(
-                    "--out",
-                    dir.display(),
-                    "the run is complete; nothing to resume (give another --out to run again)",
-                ));
-            }
-            RunFolder::resume(dir, study)
-        }
+        Some(dir) if resume => RunFolder::resume_matching(dir, study, settings),
         Some(dir) => RunFolder::create(dir, study),
         None => RunFolder::timestamped("runs", study),
     }

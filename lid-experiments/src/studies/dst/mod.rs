@@ -321,7 +321,7 @@ pub struct DstArgs {
 /// Settings, data, training, sweep or I/O failures.
 pub fn run_cli(args: &DstArgs) -> Result<()> {
     let s = args.settings()?;
-    let folder = study_folder(args.out.as_deref(), args.series.resume, "dst")?;
+    let folder = study_folder(args.out.as_deref(), args.series.resume, "dst", &s)?;
     let summary = run_study(&s, folder, &mut |line| eprintln!("{line}"))?;
     crate::outln!("{}", summary.headline);
     Ok(())

@@ -241,7 +241,7 @@ pub struct EmowozArgs {
 /// Settings, data, training, sweep or I/O failures.
 pub fn run_cli(args: &EmowozArgs) -> Result<()> {
     let s = args.settings()?;
-    let folder = study_folder(args.out.as_deref(), args.series.resume, "emowoz")?;
+    let folder = study_folder(args.out.as_deref(), args.series.resume, "emowoz", &s)?;
     let summary = run_study(&s, folder, &mut |line| eprintln!("{line}"))?;
     crate::outln!("{}", summary.headline);
     Ok(())

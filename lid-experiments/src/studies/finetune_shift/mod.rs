@@ -269,7 +269,12 @@ fn check_distinct_corpora(s: &FinetuneSettings) -> Result<()> {
 /// Invalid settings, data, training, probe or I/O failures.
 pub fn run_cli(args: &FinetuneArgs) -> Result<()> {
     let settings = args.settings()?;
-    let folder = study_folder(args.out.as_deref(), args.resume, "finetune-shift")?;
+    let folder = study_folder(
+        args.out.as_deref(),
+        args.resume,
+        "finetune-shift",
+        &settings,
+    )?;
     let (rows, _) = run_study(&settings, folder, &mut |line| eprintln!("{line}"))?;
     crate::outln!("{}", summary_table(&rows)?.to_markdown());
     Ok(())
