@@ -381,9 +381,15 @@ impl RunFolder {
 
 /// `value` as `config.json` records it: serialised and parsed back (see
 /// [`RunFolder::resume_matching`]).
+///
+/// The value goes through `serde_json::to_value` first, as [`RunFolder::write_config`] records it:
+/// an `f32` setting becomes the `f64` of its exact value there (`0.30000001192092896`), while
+/// `to_string` alone would write the `f32`'s shortest form (`0.3`), and an unchanged setting would
+/// be refused as different (found by the dst/emowoz kill-and-resume tests).
 fn as_recorded<T: Serialize>(value: &T, root: &Path) -> Result<serde_json::Value> {
     let path = root.join(CONFIG_FILE);
-    let text = serde_json::to_string(value).map_err(|e| Error::json(&path, e))?;
+    let value = serde_json::to_value(value).map_err(|e| Error::json(&path, e))?;
+    let text = serde_json::to_string(&value).map_err(|e| Error::json(&path, e))?;
     serde_json::from_str(&text).map_err(|e| Error::json(&path, e))
 }
 
@@ -522,6 +528,24 @@ mod tests {
         assert!(!is_complete(&path));
         resumed.finish().unwrap();
         assert!(is_complete(&path));
+    }
+
+    /// An `f32` setting is recorded in `config.json` as the `f64` of its exact value; resuming
+    /// with the same settings must match it (it was refused as `0.30000001192092896 there, 0.3
+    /// asked for`).
+    #[test]
+    fn resume_matches_f32_settings_as_recorded() {
+        #[derive(Serialize)]
+        struct WithF32 {
+            dropout: f32,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run");
+        let settings = WithF32 { dropout: 0.3 };
+        let mut folder = RunFolder::create(&path, "demo").unwrap();
+        folder.write_config(&settings, &[]).unwrap();
+        drop(folder);
+        assert!(RunFolder::resume_matching(&path, "demo", &settings).is_ok());
     }
 
     /// The settings check of `--resume`: a finished folder, a foreign folder and other settings are
