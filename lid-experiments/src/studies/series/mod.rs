@@ -32,7 +32,7 @@
 //! series::run_sweep(&spec, out, Shard::new(0, 4)?, &mut |line| eprintln!("{line}"))?;
 //! // ... the other shards, anywhere that sees the same folder ...
 //! let merged = series::merge(out, &mut |line| eprintln!("{line}"))?;
-//! crate::outln!("{}", merged.summary.study.headline);
+//! println!("{}", merged.summary.study.headline);
 //! # Ok(()) }
 //! ```
 
