@@ -66,6 +66,9 @@ pub struct LoadedModel {
     pub device: Device,
     /// The longest sequence the model takes (see [`LoadedModel::check_max_length`]).
     pub position_limit: PositionLimit,
+    /// Rows of the token embedding (`vocab_size` in config.json; `None` for a GGUF file, whose
+    /// tokenizer is read from the same file); see [`LoadedModel::check_tokenizer`].
+    pub vocab_size: Option<usize>,
 }
 
 impl LoadedModel {
@@ -108,6 +111,27 @@ impl LoadedModel {
                 )))
             }
             _ => Ok(None),
+        }
+    }
+
+    /// Checks that every id `tokenizer` can produce has a row in the model's token embedding, so
+    /// that a tokenizer of another model is refused before any folder is written, instead of
+    /// failing in the embedding lookup of the first batch that holds a large id.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOption`] for `tokenizer`, naming both sizes.
+    pub fn check_tokenizer(&self, tokenizer: &crate::tokenize::TextTokenizer) -> Result<()> {
+        match (self.vocab_size, tokenizer.largest_id()) {
+            (Some(rows), Some(id)) if id as usize >= rows => Err(Error::InvalidOption {
+                option: "tokenizer",
+                reason: format!(
+                    "it produces token ids up to {id}, but model {} embeds {rows} tokens \
+                     (vocab_size in config.json): the tokenizer belongs to another model; use the \
+                     tokenizer.json saved with this model",
+                    self.path.display()
+                ),
+            }),
+            _ => Ok(()),
         }
     }
 }
@@ -323,7 +347,12 @@ pub fn load_model(path: &Path, device: &Device) -> Result<LoadedModel> {
             }
         };
     let tokenizer = path.join("tokenizer.json");
+    let vocab_size = value
+        .get("vocab_size")
+        .and_then(serde_json::Value::as_u64)
+        .map(|v| v as usize);
     Ok(LoadedModel {
+        vocab_size,
         model,
         architecture,
         special,
@@ -351,6 +380,7 @@ fn load_gguf(path: &Path, device: &Device) -> Result<LoadedModel> {
         None => PositionLimit::Unknown,
     };
     Ok(LoadedModel {
+        vocab_size: None,
         model: Box::new(model),
         architecture: Architecture::QuantizedLlama,
         special,

@@ -119,6 +119,13 @@ impl TextTokenizer {
         self.max_length
     }
 
+    /// The largest token id the tokenizer can produce (its vocabulary with added tokens), or
+    /// `None` for an empty vocabulary: a model whose embedding has no row for it cannot take this
+    /// tokenizer's output.
+    pub fn largest_id(&self) -> Option<u32> {
+        self.inner.get_vocab(true).into_values().max()
+    }
+
     /// The id of a token string, if it is in the vocabulary.
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
         self.inner.token_to_id(token)

@@ -137,6 +137,29 @@ impl Error {
         }
     }
 
+    /// Refuses a list flag that repeats a value (`--seeds 40,40`, `--fractions 0.4,0.40`): the
+    /// studies treat each value as an independent run, so a repeat would fake a spread (a seed
+    /// counted twice halves no variance, it only duplicates a row).
+    ///
+    /// # Errors
+    /// [`Error::Flag`] naming the flag and the first repeated value.
+    pub fn refuse_repeats<T: PartialEq + std::fmt::Display>(
+        flag: &'static str,
+        values: &[T],
+    ) -> Result<()> {
+        for (i, v) in values.iter().enumerate() {
+            if values[..i].contains(v) {
+                return Err(Error::flag(
+                    flag,
+                    v,
+                    "is given twice; each value is one independent run, so a repeat would only \
+                     duplicate rows and fake the spread over runs",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// A JSON serialisation failure of the value written to `path`.
     pub fn json(path: impl AsRef<Path>, e: serde_json::Error) -> Self {
         Error::Format {

@@ -408,7 +408,7 @@ fn matrix_too_few_points_estimate() {
     );
     fails_with(
         &lid(&["estimate", p(&input), "--neighbors", "2"]),
-        &["too few points", "need at least 3"],
+        &["--neighbors 2", "at least 3 neighbours"],
     );
 }
 
@@ -626,6 +626,39 @@ fn matrix_corrupt_tokenizer_json_embed() {
         &lid(&embed_args(&model, &corpus, &out)),
         &["tokenizer.json"],
     );
+}
+
+/// A tokenizer that produces ids past the model's embedding (here one added token more than the
+/// model's 320) is refused naming `--tokenizer` and both sizes, before any output is written
+/// (it failed in the embedding lookup of a batch, leaving a PARTIAL folder that suggested
+/// `--resume`).
+#[test]
+fn matrix_tokenizer_larger_than_the_model_embed() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = model_copy("tiny_roberta", dir.path());
+    let path = model.join("tokenizer.json");
+    let mut tokenizer: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    tokenizer["added_tokens"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "id": 400, "content": "<extra>", "single_word": false, "lstrip": false,
+            "rstrip": false, "normalized": false, "special": true
+        }));
+    std::fs::write(&path, tokenizer.to_string()).unwrap();
+    let corpus = corpus(dir.path(), 3);
+    let out = dir.path().join("run");
+    fails_with(
+        &lid(&embed_args(&model, &corpus, &out)),
+        &[
+            "--tokenizer",
+            "token ids up to",
+            "embeds 320 tokens",
+            "vocab_size",
+        ],
+    );
+    assert!(!out.exists(), "nothing written");
 }
 
 #[test]
@@ -1556,7 +1589,29 @@ fn matrix_bad_flags_compare() {
     fails_with(&run(&["--sequences", "1"]), &["--sequences"]);
     fails_with(&run(&["--neighbors", "2"]), &["--neighbors"]);
     fails_with(&run(&["--corpus", "no-such-corpus"]), &["no-such-corpus"]);
+    // One corpus given twice would give two equal rows of the ranking.
+    fails_with(&run(&["--corpus", p(&c)]), &["--corpus", "same corpus"]);
     assert!(!out.exists(), "no run folder for refused flags");
+}
+
+/// `--n-points` above the tokens a corpus has is named on stderr, in the report and in
+/// `warnings.json` (it used all tokens without a word), as `lid estimate --sample` does.
+#[test]
+fn matrix_n_points_above_the_tokens_compare_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus(dir.path(), 40);
+    let m = fixture("tiny_roberta");
+    let out = dir.path().join("c");
+    let mut args = compare_args(&m, &m, &c, &out);
+    let n = args.iter().position(|a| *a == "--n-points").unwrap();
+    args[n + 1] = "50000";
+    let err = succeeds(&lid(&args));
+    assert!(err.contains("warning: --n-points 50000"), "{err}");
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("warning: --n-points 50000"), "{report}");
+    let warnings: Vec<String> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("warnings.json")).unwrap()).unwrap();
+    assert_eq!(warnings.len(), 2, "one per model: {warnings:?}");
 }
 
 #[test]

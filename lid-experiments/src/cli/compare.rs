@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::run::paths::OutputCheck;
 use crate::run::plot::{ViolinGroup, ViolinPlot};
 use crate::run::{RunFolder, StudySummary, Table};
-use crate::studies::corpora::CorpusSource;
+use crate::studies::corpora::{check_distinct, CorpusSource};
 use crate::studies::finetune_shift::compare::{compare, measure, CorpusComparison, ProbeCorpus};
 use crate::studies::models::prepare_model;
 
@@ -62,6 +62,7 @@ pub fn run(args: &CompareArgs) -> Result<()> {
         .iter()
         .map(|c| c.parse())
         .collect::<Result<_>>()?;
+    check_distinct(&sources.iter().map(|s| ("--corpus", s)).collect::<Vec<_>>())?;
     let mut check = OutputCheck::new().folder("--out", &args.out);
     for m in &args.models {
         check = check.input(m);
@@ -107,6 +108,7 @@ pub fn run(args: &CompareArgs) -> Result<()> {
     let other = prepare_model(&args.models[1], args.max_length)?;
     same_token_ids(&probes, &other.tokenizer, &args.models[0], &args.models[1])?;
     let mut estimates = Vec::new();
+    let mut warnings = Vec::new();
     for (i, path) in args.models.iter().enumerate() {
         let model = if i == 0 { &base } else { &other };
         let mut per_corpus = Vec::new();
@@ -119,6 +121,19 @@ pub fn run(args: &CompareArgs) -> Result<()> {
                 e.point.mean,
                 e.point.n_points
             );
+            if e.point.n_points < settings.n_points {
+                // As `lid estimate --sample` does: a smaller cloud than asked for is named.
+                let warning = format!(
+                    "warning: --n-points {} asks for more points than {} has on corpus {} after \
+                     deduplication; its estimate uses all {}",
+                    settings.n_points,
+                    path.display(),
+                    p.name,
+                    e.point.n_points
+                );
+                eprintln!("{warning}");
+                warnings.push(warning);
+            }
             per_corpus.push(e);
         }
         estimates.push(per_corpus);
@@ -188,7 +203,9 @@ pub fn run(args: &CompareArgs) -> Result<()> {
         format!("largest drop on {} (SMD {:.2})", r.corpus, r.smd)
     });
     let markdown = table.to_markdown();
-    folder.write_report(&format!("# lid compare\n\nBase `{}`, other `{}`; corpora ranked by SMD (base minus other mean local LID over the pooled std; positive = lower LID in the other model): {top}.\n\n{markdown}\n![violins](violins.png)\n", args.models[0].display(), args.models[1].display()))?;
+    let notes: String = warnings.iter().map(|w| format!("- {w}\n")).collect();
+    folder.write_report(&format!("# lid compare\n\nBase `{}`, other `{}`; corpora ranked by SMD (base minus other mean local LID over the pooled std; positive = lower LID in the other model): {top}.\n\n{notes}\n{markdown}\n![violins](violins.png)\n", args.models[0].display(), args.models[1].display()))?;
+    folder.write_json("warnings.json", &warnings)?;
     folder.write_summary(&StudySummary {
         study: "compare".into(),
         title: "lid compare".into(),

@@ -111,6 +111,13 @@ fn name_flag(e: lid_embed::Error, args: &EmbedArgs) -> Error {
         "max-length" => ("--max-length", args.max_length.to_string()),
         "shard-rows" => ("--shard-rows", args.shard_rows.to_string()),
         "resume" => ("--resume", String::new()),
+        "tokenizer" => (
+            "--tokenizer",
+            args.tokenizer.as_ref().map_or_else(
+                || "(the tokenizer.json next to the model)".to_string(),
+                |p| p.display().to_string(),
+            ),
+        ),
         "corpus" => ("--corpus", args.corpus.display().to_string()),
         "sample" => match (args.sample, args.first) {
             (Some(m), _) => ("--sample", m.to_string()),
@@ -286,6 +293,9 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
             ))
         }
     };
+    model
+        .check_tokenizer(&tokenizer)
+        .map_err(|e| name_flag(e, args))?;
     let format = CorpusFormat::infer(&args.corpus, Some(&args.field));
     let texts = read_corpus(&args.corpus, &format)?;
     let selection = match (args.sample, args.first) {

@@ -280,6 +280,25 @@ impl EstimateSettings {
                     .method(method);
                 e.validate()
                     .map_err(core("--discard", args.discard.to_string()))?;
+                if neighbors < 3 {
+                    return Err(Error::flag(
+                        "--neighbors",
+                        neighbors,
+                        "TwoNN needs at least 3 neighbours per point (each neighbour's ratio uses \
+                         its own two nearest members); the paper uses 128",
+                    ));
+                }
+                e.pointwise_ratios_kept(neighbors).map_err(|reason| {
+                    Error::flag(
+                        "--discard",
+                        args.discard,
+                        format!(
+                            "with --neighbors {neighbors} it leaves fewer than 2 ratios per \
+                             neighbourhood to fit ({reason}); the paper keeps 115 of 128 \
+                             (--discard 0.1)"
+                        ),
+                    )
+                })?;
                 // The corrected CDF puts the largest kept ratio at F = 1 unless one is discarded.
                 let kept = (neighbors as f64 * (1.0 - args.discard)).floor() as usize;
                 if method == TwoNnMethod::LineFit
@@ -961,6 +980,13 @@ mod tests {
         for (flags, flag) in [
             (&["--discard", "1.5"][..], "--discard 1.5"),
             (&["--neighbors", "0"][..], "--neighbors 0"),
+            (&["--neighbors", "1"][..], "--neighbors 1"),
+            (&["--neighbors", "2"][..], "--neighbors 2"),
+            (&["--discard", "0.99"][..], "--discard 0.99"),
+            (
+                &["--neighbors", "3", "--discard", "0.5"][..],
+                "--discard 0.5",
+            ),
             (
                 &["--estimator", "mle", "--neighbors", "1"][..],
                 "--neighbors 1",

@@ -47,6 +47,8 @@ pub struct RunFolder {
     started: SystemTime,
     metadata: RunMetadata,
     settings: serde_json::Value,
+    /// The folder opened and locked while this value lives ([`lock_folder`]).
+    _lock: Option<std::fs::File>,
 }
 
 /// `config.json`: metadata flattened, settings under `settings`.
@@ -102,7 +104,8 @@ impl RunFolder {
         let root = path.into();
         OutputCheck::new().folder("--out", &root).check()?;
         std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
-        Ok(Self::at(root, study))
+        let lock = lock_folder(&root)?;
+        Ok(Self::at(root, study, lock))
     }
 
     /// Creates `parent/<study>-<YYYYMMDD-HHMMSS>` (UTC; `-2`, `-3`, ... when taken), creating
@@ -143,11 +146,12 @@ impl RunFolder {
                 reason: "exists and is not a folder".into(),
             });
         }
+        let lock = lock_folder(&root)?;
         let marker = root.join(COMPLETE_MARKER);
         if marker.exists() {
             std::fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;
         }
-        Ok(Self::at(root, study))
+        Ok(Self::at(root, study, lock))
     }
 
     /// Reopens the folder of an interrupted run of `study` to continue it under `settings` (a
@@ -185,6 +189,8 @@ impl RunFolder {
         if !root.is_dir() {
             return Err(refuse("exists and is not a folder".into()));
         }
+        // Locked before it is read: a run still writing into it is refused, not checked halfway.
+        let lock = lock_folder(&root)?;
         if is_complete(&root) {
             return Err(refuse(
                 "the run is complete; nothing to resume (give another --out to run again)".into(),
@@ -225,7 +231,7 @@ impl RunFolder {
                 differences.join("; ")
             )));
         }
-        Ok(Self::at(root, study))
+        Ok(Self::at(root, study, lock))
     }
 
     /// A new run folder `name` inside this one (the suite puts each study in its own).
@@ -236,13 +242,14 @@ impl RunFolder {
         Self::create(self.root.join(name), study)
     }
 
-    fn at(root: PathBuf, study: &str) -> Self {
+    fn at(root: PathBuf, study: &str, lock: Option<std::fs::File>) -> Self {
         let started = SystemTime::now();
         Self {
             root,
             started,
             metadata: RunMetadata::start(study, &[], started),
             settings: serde_json::Value::Null,
+            _lock: lock,
         }
     }
 
@@ -490,6 +497,44 @@ pub fn read_summary(path: &Path) -> Result<StudySummary> {
     })
 }
 
+/// Takes an exclusive advisory lock (`flock`) on the folder itself, held by the returned handle
+/// until the [`RunFolder`] is dropped or the process ends (a kill releases it too), so that two
+/// processes never write into one run folder: a second `--out DIR` or `--resume --out DIR` while
+/// a run is still writing there is refused instead of interleaving two runs' files. No file is
+/// added to the folder. Where the file system has no `flock` (some network mounts) the run goes
+/// on unlocked; off Unix there is no lock.
+///
+/// # Errors
+/// [`Error::Flag`] naming `--out` when another process holds the lock; [`Error::Io`] when the
+/// folder cannot be opened.
+fn lock_folder(root: &Path) -> Result<Option<std::fs::File>> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        let dir = std::fs::File::open(root).map_err(|e| Error::io(root, e))?;
+        // SAFETY: `flock` only reads the descriptor, which `dir` owns and keeps open.
+        let rc = unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            return Ok(Some(dir));
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            return Err(Error::flag(
+                "--out",
+                root.display(),
+                "another process is writing into this folder (it holds the folder's lock); wait \
+                 for it to end, or give another --out",
+            ));
+        }
+        Ok(None)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = root;
+        Ok(None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -530,6 +575,31 @@ mod tests {
         assert!(is_complete(&path));
     }
 
+    /// While one run holds a folder, a second writer (here a second open in the same process,
+    /// which `flock` treats as another owner) is refused by every way in, and the folder is left
+    /// as it was; once the first run ends, resuming works.
+    #[cfg(unix)]
+    #[test]
+    fn a_second_writer_is_refused_while_a_run_holds_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r");
+        let mut run = RunFolder::create(&path, "demo").unwrap();
+        run.write_config(&serde_json::json!({"n": 3}), &[7])
+            .unwrap();
+        let before = list_files(&path, &path);
+        for err in [
+            RunFolder::resume(&path, "demo").unwrap_err(),
+            RunFolder::resume_matching(&path, "demo", &serde_json::json!({"n": 3})).unwrap_err(),
+        ] {
+            let err = err.to_string();
+            assert!(err.starts_with("--out"), "{err}");
+            assert!(err.contains("another process is writing"), "{err}");
+        }
+        assert_eq!(list_files(&path, &path), before);
+        drop(run);
+        RunFolder::resume_matching(&path, "demo", &serde_json::json!({"n": 3})).unwrap();
+    }
+
     /// An `f32` setting is recorded in `config.json` as the `f64` of its exact value; resuming
     /// with the same settings must match it (it was refused as `0.30000001192092896 there, 0.3
     /// asked for`).
@@ -558,6 +628,8 @@ mod tests {
         let mut run = RunFolder::create(&path, "demo").unwrap();
         run.write_config(&settings, &[46]).unwrap();
         let config = std::fs::read(path.join(CONFIG_FILE)).unwrap();
+        // The run is interrupted: its process (here its folder value) is gone with its lock.
+        drop(run);
         // Interrupted: the same settings continue (floats compare after their round trip).
         assert!(RunFolder::resume_matching(&path, "demo", &settings).is_ok());
         let other = serde_json::json!({"p": 29, "seeds": [46], "lr": 0.1 + 0.2});
@@ -575,7 +647,9 @@ mod tests {
             .to_string();
         assert!(err.contains("a run of demo, not of other"), "{err}");
         assert_eq!(std::fs::read(path.join(CONFIG_FILE)).unwrap(), config);
-        run.finish().unwrap();
+        let mut resumed = RunFolder::resume_matching(&path, "demo", &settings).unwrap();
+        resumed.write_config(&settings, &[46]).unwrap();
+        resumed.finish().unwrap();
         let marker = std::fs::read(path.join(COMPLETE_MARKER)).unwrap();
         let config = std::fs::read(path.join(CONFIG_FILE)).unwrap();
         for s in [&settings, &other] {

@@ -79,6 +79,55 @@ impl FromStr for CorpusSource {
     }
 }
 
+/// A corpus as it is read: a file by its canonical path (when it resolves) and field.
+fn corpus_identity(c: &CorpusSource) -> String {
+    match c {
+        CorpusSource::File { path, field } => {
+            let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+            match field {
+                Some(f) => format!("{}:{f}", path.display()),
+                None => path.display().to_string(),
+            }
+        }
+        named => named.name(),
+    }
+}
+
+/// Refuses a corpus given twice, each with the flag it came from (`--corpus multiwoz` and
+/// `--other-corpus multiwoz`, `chatterbot` and `reddit-standin`, one file under two spellings):
+/// a corpus counted twice fakes a statistic (an in-domain corpus counted as off-domain, two equal
+/// rows of a ranking), and two corpora of one name overwrite each other's `local/<name>-*.csv`, so
+/// two corpora of the same name are refused too.
+///
+/// # Errors
+/// [`Error::Flag`] naming the second of the two and the first.
+pub fn check_distinct(corpora: &[(&'static str, &CorpusSource)]) -> Result<()> {
+    for (i, (flag_a, a)) in corpora.iter().enumerate() {
+        for (flag_b, b) in &corpora[i + 1..] {
+            let (ia, ib) = (corpus_identity(a), corpus_identity(b));
+            if ia == ib {
+                return Err(Error::flag(
+                    flag_b,
+                    &ib,
+                    format!("the same corpus as {flag_a} {ia}; give each corpus once"),
+                ));
+            }
+            if a.name() == b.name() {
+                return Err(Error::flag(
+                    flag_b,
+                    &ib,
+                    format!(
+                        "has the name {} of {flag_a} {ia} (the name of its output files local/{}-*.csv); rename one",
+                        a.name(),
+                        a.name()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl CorpusSource {
     /// A short name for tables and file names.
     pub fn name(&self) -> String {

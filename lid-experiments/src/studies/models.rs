@@ -7,6 +7,23 @@ use lid_train::model::load_model;
 
 use crate::error::{ensure, Error, Result};
 
+/// The default model of a cpu or quick preset, `relative` to the asset folder (`minilm`,
+/// `smollm2/SmolLM2-135M-Instruct.Q4_1.gguf`): `assets/<relative>` when the current folder has it
+/// (the repository root, where the presets' recorded settings have always said `assets/...`), else
+/// under `$LID_ASSETS`, else under the workspace's `assets` folder (where
+/// `scripts/fetch-assets.sh` puts it). A study run from another folder thus finds the model that
+/// `scripts/fetch-assets.sh` fetched instead of failing with "assets/minilm: expected a model
+/// directory"; the path it used is recorded in the run's `config.json`.
+pub fn asset_model(relative: &str) -> std::path::PathBuf {
+    let local = std::path::Path::new("assets").join(relative);
+    if local.exists() {
+        return local;
+    }
+    lid_data::AssetDir::from_env_or_workspace()
+        .root()
+        .join(relative)
+}
+
 /// A model with its tokenizer and special ids.
 pub struct Prepared {
     /// The loaded model (parameters in memory).
@@ -52,4 +69,18 @@ pub fn prepare_model(path: &std::path::Path, max_length: usize) -> Result<Prepar
         tokenizer,
         tokenizer_json: json,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cargo runs unit tests in the crate's folder, which has no `assets`: the presets' default
+    /// model is still found (where `scripts/fetch-assets.sh` put it).
+    #[test]
+    fn preset_models_are_found_outside_the_repository_root() {
+        assert!(!std::path::Path::new("assets").exists());
+        let minilm = asset_model("minilm");
+        assert!(minilm.join("config.json").is_file(), "{}", minilm.display());
+    }
 }

@@ -182,6 +182,7 @@ impl TrainedSeriesArgs {
             *model = m.clone();
         }
         if let Some(s) = &self.seeds {
+            crate::error::Error::refuse_repeats("--seeds", s)?;
             *seeds = s.clone();
         }
         if let Some(n) = self.max_length {

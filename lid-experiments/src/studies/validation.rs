@@ -171,8 +171,9 @@ impl ValidationConfig {
     /// A config over the given manifolds and estimators, checked once here.
     ///
     /// # Errors
-    /// [`Error::Flag`] for no manifolds or estimators, no sizes or a size below 3 (`--sizes`), or
-    /// `L` below 3 (`--neighbors`; local TwoNN needs 3 points).
+    /// [`Error::Flag`] for no manifolds or estimators, no sizes or a size below 3 (`--sizes`),
+    /// `L` below 3 (`--neighbors`; local TwoNN needs 3 points), or a size not above `L` (`--sizes`;
+    /// every local estimate would fail).
     pub fn new(
         manifolds: Vec<Manifold>,
         estimators: Vec<EstimatorSpec>,
@@ -192,6 +193,17 @@ impl ValidationConfig {
                 "--neighbors",
                 neighbors,
                 "must be at least 3 (local TwoNN needs 3 points)",
+            ));
+        }
+        if let Some(&n) = sizes.iter().find(|&&n| n <= neighbors) {
+            return Err(Error::flag(
+                "--sizes",
+                n,
+                format!(
+                    "is not above --neighbors {neighbors}: the local estimators need L = \
+                     {neighbors} neighbours besides each point; give sizes above {neighbors} or \
+                     a smaller --neighbors"
+                ),
             ));
         }
         if manifolds.is_empty() || estimators.is_empty() {
@@ -807,5 +819,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("--neighbors 2"), "{err}");
+        // N at or below L: every local estimate would fail; refused before any work.
+        let err = ValidationConfig::quick_with(Some(vec![1000, 64]), None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("--sizes 64"), "{err}");
+        assert!(ValidationConfig::quick_with(Some(vec![65]), None, None).is_ok());
     }
 }

@@ -11,6 +11,19 @@ pub(crate) fn kept_count(n: usize, discard_fraction: f64) -> usize {
     (n as f64 * (1.0 - discard_fraction)).floor() as usize
 }
 
+/// The ratios kept out of `n`, refused ([`Error::TooFewPoints`] naming `what`) below two.
+pub(crate) fn check_kept(n: usize, discard_fraction: f64, what: &'static str) -> Result<usize> {
+    let k = kept_count(n, discard_fraction);
+    if k < 2 {
+        return Err(Error::TooFewPoints {
+            what,
+            n,
+            needed: needed_points(discard_fraction),
+        });
+    }
+    Ok(k)
+}
+
 /// Fits TwoNN on ratios that are all finite and `>= 1`, **sorted ascending in place** first.
 ///
 /// `ratios` is the scratch buffer of the caller (sorted in place: no allocation on the hot path).
@@ -23,14 +36,7 @@ pub(crate) fn fit_sorted_ratios(
     what: &'static str,
 ) -> Result<TwoNnFit> {
     let n = ratios.len();
-    let k = kept_count(n, discard_fraction);
-    if k < 2 {
-        return Err(Error::TooFewPoints {
-            what,
-            n,
-            needed: needed_points(discard_fraction),
-        });
-    }
+    let k = check_kept(n, discard_fraction, what)?;
     // Finite values: total_cmp is the numeric order.
     ratios.sort_unstable_by(f64::total_cmp);
     let kept = &ratios[..k];

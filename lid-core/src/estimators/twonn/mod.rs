@@ -200,6 +200,29 @@ impl TwoNN {
         Ok(())
     }
 
+    /// How many ratios a pointwise fit keeps in a neighbourhood of `neighbors` points (the paper's
+    /// `L`, 128): `floor(L (1 - discard_fraction))`, 115 at the paper's settings. Lets a caller refuse
+    /// a setting before any search runs, naming its own flag.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] as [`TwoNN::validate`]; [`Error::TooFewPoints`] when `L < 3`
+    /// (each member needs two other members) or when fewer than two ratios would be kept.
+    pub fn pointwise_ratios_kept(&self, neighbors: usize) -> Result<usize> {
+        self.validate()?;
+        if neighbors < 3 {
+            return Err(Error::TooFewPoints {
+                what: "pointwise TwoNN neighbourhood (each member needs two other members)",
+                n: neighbors,
+                needed: 3,
+            });
+        }
+        fit::check_kept(
+            neighbors,
+            self.discard_fraction,
+            "ratios kept per pointwise TwoNN neighbourhood",
+        )
+    }
+
     /// Fits TwoNN on ratios `mu = r2 / r1`, one per point, in any order.
     ///
     /// A ratio that is infinite or NaN (from `r1 = 0`, duplicate points) is an

@@ -169,7 +169,7 @@ impl DstSettings {
     /// weight decay 0.01, epsilon 1e-6, clip 1.0), warm-up fraction, none weight, batch and head
     /// dropout as TripPy-R.
     pub fn cpu() -> Self {
-        let mut s = Self::paper(PathBuf::from("assets/minilm"));
+        let mut s = Self::paper(crate::studies::models::asset_model("minilm"));
         s.preset = "cpu".into();
         s.keep_checkpoints = false;
         s.dialogues = SyntheticConfig {
@@ -238,6 +238,31 @@ impl DstSettings {
             t > 0.0 && v > 0.0 && t + v < 1.0,
             "split fractions must be positive and leave a test part"
         );
+        if self.source.is_none() {
+            // The split of the offline dialogues, by index only (cheap): an empty training or
+            // validation part would fail only after the encoder is loaded and the folder written.
+            let n = self.dialogues.dialogues;
+            let parts = split(
+                (0..n).collect::<Vec<usize>>(),
+                Fractions {
+                    train: t,
+                    validation: v,
+                },
+                self.split_seed,
+            )?;
+            if parts.train.is_empty() || parts.validation.is_empty() {
+                return Err(crate::error::Error::flag(
+                    "--dialogues",
+                    n,
+                    format!(
+                        "leaves {} training and {} validation dialogues (split {t} / {v}); the \
+                         tracker needs at least one of each",
+                        parts.train.len(),
+                        parts.validation.len()
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -718,5 +743,27 @@ mod tests {
             .args
             .settings();
         assert!(bad.is_err());
+    }
+
+    /// A data size that leaves no training or validation dialogue, or a seed given twice, is
+    /// refused naming its flag before anything is loaded or written.
+    #[test]
+    fn empty_splits_and_repeated_seeds_are_refused_naming_the_flag() {
+        for (flags, named) in [
+            (&["--dialogues", "0"][..], "--dialogues 0"),
+            (&["--dialogues", "1"][..], "--dialogues 1"),
+            (&["--seeds", "40,41,40"][..], "--seeds 40"),
+        ] {
+            let mut argv = vec!["dst", "--preset", "quick"];
+            argv.extend_from_slice(flags);
+            let err = Cli::try_parse_from(argv)
+                .unwrap()
+                .args
+                .settings()
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(named), "{flags:?}: {err}");
+        }
+        settings(&["--preset", "quick", "--dialogues", "20"]);
     }
 }

@@ -134,7 +134,7 @@ impl EmowozSettings {
     /// token vectors (L = 128). Classifier (pooled output, dropout 0.3), batch and maximum length
     /// as the paper.
     pub fn cpu() -> Self {
-        let mut s = Self::paper(PathBuf::from("assets/minilm"));
+        let mut s = Self::paper(crate::studies::models::asset_model("minilm"));
         s.preset = "cpu".into();
         s.keep_checkpoints = false;
         s.optimizer.lr = 1e-4;

@@ -147,7 +147,7 @@ impl FinetuneSettings {
     /// evaluation), so that a killed run resumes with `--resume` (the paper preset: every 500).
     pub fn cpu() -> Self {
         let mut s = Self::paper(
-            PathBuf::from("assets/smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
+            crate::studies::models::asset_model("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
             Objective::CausalLm,
         );
         s.preset = "cpu".into();

@@ -55,7 +55,7 @@ use crate::error::{ensure, Error, Result};
 use crate::run::folder::FigureRef;
 use crate::run::plot::{LinePlot, Series, ViolinGroup, ViolinPlot};
 use crate::run::{RunFolder, StudySummary, Table};
-use crate::studies::corpora::{load_split, Corpus, CorpusSource};
+use crate::studies::corpora::{check_distinct, load_split, Corpus, CorpusSource};
 use crate::studies::models::{prepare_model, Prepared};
 use crate::studies::trained_series::study_folder;
 use crate::studies::Study;
@@ -210,57 +210,14 @@ impl FinetuneArgs {
         if self.lora {
             s.lora = Some(lid_train::lora::LoraConfig::default());
         }
-        check_distinct_corpora(&s)?;
+        let flagged: Vec<(&'static str, &CorpusSource)> =
+            std::iter::once(("--corpus", &s.finetune_corpus))
+                .chain(s.other_corpora.iter().map(|c| ("--other-corpus", c)))
+                .collect();
+        check_distinct(&flagged)?;
         s.check()?;
         Ok(s)
     }
-}
-
-/// A corpus as it is read: a file by its canonical path (when it resolves) and field.
-fn corpus_identity(c: &CorpusSource) -> String {
-    match c {
-        CorpusSource::File { path, field } => {
-            let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
-            match field {
-                Some(f) => format!("{}:{f}", path.display()),
-                None => path.display().to_string(),
-            }
-        }
-        named => named.name(),
-    }
-}
-
-/// Refuses a corpus given twice (as `--corpus` and `--other-corpus`, or twice in
-/// `--other-corpus`): the in-domain corpus would be counted as off-domain, and two corpora of one
-/// name overwrite each other's `local/<name>-*.csv`; so are two corpora of the same name.
-fn check_distinct_corpora(s: &FinetuneSettings) -> Result<()> {
-    let all: Vec<(&'static str, &CorpusSource)> = std::iter::once(("--corpus", &s.finetune_corpus))
-        .chain(s.other_corpora.iter().map(|c| ("--other-corpus", c)))
-        .collect();
-    for (i, (flag_a, a)) in all.iter().enumerate() {
-        for (flag_b, b) in &all[i + 1..] {
-            let (ia, ib) = (corpus_identity(a), corpus_identity(b));
-            if ia == ib {
-                return Err(Error::flag(
-                    flag_b,
-                    &ib,
-                    format!("the same corpus as {flag_a} {ia}; give each corpus once"),
-                ));
-            }
-            if a.name() == b.name() {
-                return Err(Error::flag(
-                    flag_b,
-                    &ib,
-                    format!(
-                        "has the name {} of {flag_a} {ia} (the name of its output files local/{}-*.csv); rename one",
-                        a.name(),
-                        a.name()
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Runs `lid-experiments finetune-shift`.

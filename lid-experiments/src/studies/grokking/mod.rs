@@ -138,9 +138,11 @@ impl GrokkingArgs {
             c.p = p;
         }
         if let Some(f) = &self.fractions {
+            Error::refuse_repeats("--fractions", f)?;
             c.fractions = f.clone();
         }
         if let Some(s) = &self.seeds {
+            Error::refuse_repeats("--seeds", s)?;
             c.data_seeds = s.clone();
         }
         if let Some(steps) = self.steps {
