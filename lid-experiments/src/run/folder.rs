@@ -512,12 +512,24 @@ fn lock_folder(root: &Path) -> Result<Option<std::fs::File>> {
     {
         use std::os::fd::AsRawFd;
         let dir = std::fs::File::open(root).map_err(|e| Error::io(root, e))?;
-        // SAFETY: `flock` only reads the descriptor, which `dir` owns and keeps open.
-        let rc = unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc == 0 {
-            return Ok(Some(dir));
-        }
-        let e = std::io::Error::last_os_error();
+        // A lock just released can stay held for a moment by a child process that this process
+        // (any thread) was starting when the lock was taken: the child shares the open descriptor
+        // until its exec closes it. So a refusal waits up to a second first; a real second writer
+        // holds the lock for the length of a run.
+        let mut tries = 0;
+        let e = loop {
+            // SAFETY: `flock` only reads the descriptor, which `dir` owns and keeps open.
+            let rc = unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if rc == 0 {
+                return Ok(Some(dir));
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::WouldBlock || tries == 50 {
+                break e;
+            }
+            tries += 1;
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
         if e.kind() == std::io::ErrorKind::WouldBlock {
             return Err(Error::flag(
                 "--out",
