@@ -16,6 +16,7 @@
 //! directory with the marker or without a manifest.
 
 pub mod atomic;
+pub mod lock;
 
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -546,7 +547,8 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     if dir.join(PARTIAL_MARKER).exists() {
         return Err(incomplete(format!(
             "incomplete lid embed output: it holds the {PARTIAL_MARKER} marker (the extraction \
-             failed, was interrupted or is still running); run lid embed again"
+             failed, was interrupted or is still running); continue it with `lid embed --resume` \
+             and the same flags and --out, or run lid embed into a new folder"
         )));
     }
     let path = dir.join(MANIFEST_FILE);
@@ -679,7 +681,7 @@ mod tests {
         std::fs::write(dir.path().join(PARTIAL_MARKER), "").unwrap();
         let err = read_manifest(dir.path()).unwrap_err().to_string();
         assert!(
-            err.contains("incomplete") && err.contains("PARTIAL"),
+            err.contains("incomplete") && err.contains("PARTIAL") && err.contains("--resume"),
             "{err}"
         );
     }

@@ -412,6 +412,82 @@ fn matrix_too_few_points_estimate() {
     );
 }
 
+/// Neighbourhoods too small for what an estimator reports: lPCA's values capped at `L - 1` below
+/// the data's dimension and the MLE at `L = 2` are named on stderr and in the JSON guards; GRIDE's
+/// settings line says that it does not use `--neighbors`.
+#[test]
+fn matrix_tiny_neighbourhoods_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("ball.npy");
+    save(&input, &ball(200, 5, 5, 3));
+    let json_path = dir.path().join("r.json");
+    let o = lid(&[
+        "estimate",
+        p(&input),
+        "--estimator",
+        "lpca",
+        "--neighbors",
+        "3",
+        "--json",
+        p(&json_path),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning: lPCA with --neighbors 3 can find at most 2 dimensions"),
+        "{err}"
+    );
+    let r = json(&json_path);
+    let affected = r["guards"]["neighbourhood"]["points_affected"]
+        .as_u64()
+        .unwrap();
+    assert!(affected > 100, "{affected}");
+    // Enough neighbours: no cap below the dimension, no warning.
+    let o = lid(&[
+        "estimate",
+        p(&input),
+        "--estimator",
+        "lpca",
+        "--neighbors",
+        "20",
+        "--json",
+        p(&json_path),
+    ]);
+    assert!(o.status.success());
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("lPCA with"));
+    assert!(json(&json_path)["guards"]["neighbourhood"].is_null());
+    let o = lid(&[
+        "estimate",
+        p(&input),
+        "--estimator",
+        "mle",
+        "--neighbors",
+        "2",
+        "--json",
+        p(&json_path),
+    ]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("single log distance ratio"));
+    assert_eq!(
+        json(&json_path)["guards"]["neighbourhood"]["points_affected"],
+        200
+    );
+    let o = lid(&[
+        "estimate",
+        p(&input),
+        "--estimator",
+        "gride",
+        "--neighbors",
+        "7",
+    ]);
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("L unused (GRIDE neighbour orders 1 and 2)"),
+        "{out}"
+    );
+}
+
 #[test]
 fn matrix_too_few_points_knn() {
     let dir = tempfile::tempdir().unwrap();
@@ -1118,6 +1194,35 @@ fn matrix_killed_run_embed_folder_estimate() {
     std::fs::create_dir(&folder).unwrap();
     std::fs::write(folder.join(lid_embed::output::PARTIAL_MARKER), "").unwrap();
     fails_with(&lid(&["estimate", p(&folder)]), &["incomplete", "PARTIAL"]);
+}
+
+/// Two writers on one `lid embed` output folder: while another process holds the folder's lock
+/// (here this test process), `lid embed --out` into it is refused naming `--out`, and nothing is
+/// written there; once the lock is released the same command runs.
+#[cfg(unix)]
+#[test]
+fn matrix_two_writers_embed() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = corpus(dir.path(), 5);
+    let folder = dir.path().join("emb");
+    std::fs::create_dir(&folder).unwrap();
+    let model = fixture("tiny_roberta");
+    let lock = lid_embed::output::lock::lock_folder(&folder)
+        .unwrap()
+        .expect("the folder is free");
+    fails_with(
+        &lid(&embed_args(&model, &corpus, &folder)),
+        &["--out", "another process is writing into this folder"],
+    );
+    assert!(files_in(&folder).is_empty(), "{:?}", files_in(&folder));
+    drop(lock);
+    let out = lid(&embed_args(&model, &corpus, &folder));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(folder.join(lid_embed::output::MANIFEST_FILE).is_file());
 }
 
 // ---- Study commands with data and models: finetune-shift, dst, emowoz ---------------------------

@@ -76,6 +76,11 @@ impl Gride {
         self
     }
 
+    /// The neighbour orders `(n1, n2)` whose distance ratio the estimator uses.
+    pub fn order_pair(&self) -> (usize, usize) {
+        (self.n1, self.n2)
+    }
+
     /// Bracket of the likelihood maximisation, `0 < d_min < d_max` (default 0.001, 1000).
     pub fn bracket(mut self, d_min: f64, d_max: f64) -> Self {
         self.d_min = d_min;

@@ -265,7 +265,6 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
         outputs.folder("--out", &args.out)
     };
     outputs.check()?;
-
     let device = device_kind.open()?;
     let model = load_model(&args.model, &device)?;
     if let Some(warning) = model
@@ -331,6 +330,15 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
             shard_rows: args.shard_rows,
             resume: args.resume,
         }
+    };
+
+    // One writer per output folder: the lock is held until this command ends (a kill releases it),
+    // taken after every check so that a refused run leaves no folder behind.
+    let _lock = if is_npy {
+        None
+    } else {
+        std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
+        Some(crate::run::folder::lock_folder(&args.out)?)
     };
 
     let bar = if args.quiet {

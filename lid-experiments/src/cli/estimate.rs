@@ -450,6 +450,57 @@ pub struct SampleGuard {
     pub capped: bool,
 }
 
+/// A neighbourhood too small for what the estimator reports from it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NeighbourhoodGuard {
+    /// What the neighbourhood size limits, in words.
+    pub limit: String,
+    /// Points whose estimate the limit affects.
+    pub points_affected: usize,
+}
+
+/// The limit the neighbourhood size `neighbors` puts on the pointwise `values` of `estimator` in
+/// `dim` ambient dimensions, when one applies:
+/// - lPCA: the PCA of `L` centred neighbours has rank at most `L - 1`, so no estimate can exceed
+///   it; when `L - 1 < D`, the points at that cap have lower bounds, not estimates;
+/// - MLE at `L = 2`: each pointwise value is the inverse of one log distance ratio, an inverse
+///   exponential variable whose expectation is infinite, so the pointwise mean and spread estimate
+///   nothing (the global MLE averages the inverses and is not affected).
+///
+/// TwoNN refuses `L < 3` (and neighbourhoods that keep fewer than 2 ratios) before any work.
+pub fn neighbourhood_guard(
+    estimator: &Estimator,
+    neighbors: usize,
+    dim: usize,
+    values: &[f64],
+) -> Option<NeighbourhoodGuard> {
+    match estimator {
+        Estimator::Lpca(_) if neighbors.saturating_sub(1) < dim => {
+            let cap = neighbors.saturating_sub(1) as f64;
+            let at_cap = values.iter().filter(|&&v| v >= cap).count();
+            (at_cap > 0).then(|| NeighbourhoodGuard {
+                limit: format!(
+                    "lPCA with --neighbors {neighbors} can find at most {} dimensions (the rank of \
+                     {neighbors} centred neighbours) in {dim}; {at_cap} of {} points sit at that \
+                     cap, so their values are lower bounds, not estimates; give more --neighbors",
+                    neighbors - 1,
+                    values.len()
+                ),
+                points_affected: at_cap,
+            })
+        }
+        Estimator::Mle(_) if neighbors == 2 => Some(NeighbourhoodGuard {
+            limit: "the MLE at --neighbors 2 gives each point the inverse of a single log \
+                    distance ratio, whose expectation is infinite: the pointwise mean, spread and \
+                    upper quantiles estimate nothing (the global estimate, which averages the \
+                    inverses, is not affected); give --neighbors 3 or more"
+                .into(),
+            points_affected: values.len(),
+        }),
+        _ => None,
+    }
+}
+
 /// The scale of the coordinates against the `f32` arithmetic of the backends.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScaleGuard {
@@ -486,6 +537,8 @@ pub struct Guards {
     pub scale: ScaleGuard,
     /// `--sample` against the input size (`None` without `--sample`).
     pub sample: Option<SampleGuard>,
+    /// A neighbourhood too small for the estimator (`None` when none applies).
+    pub neighbourhood: Option<NeighbourhoodGuard>,
     /// The warnings and notes printed on stderr, in order.
     pub messages: Vec<String>,
 }
@@ -597,6 +650,7 @@ pub fn estimate(args: &EstimateArgs, settings: &EstimateSettings) -> Result<Esti
             available: preparation.n_input,
             capped: preparation.sample_capped,
         }),
+        neighbourhood: None,
         messages: Vec::new(),
     };
     if preparation.sample_capped {
@@ -671,6 +725,13 @@ pub fn estimate(args: &EstimateArgs, settings: &EstimateSettings) -> Result<Esti
         _ => (None, 0),
     };
     times.pointwise = t.elapsed().as_secs_f64();
+    if let Some(v) = &values {
+        guards.neighbourhood =
+            neighbourhood_guard(&settings.estimator, settings.neighbors, cloud.dim(), v);
+        if let Some(g) = &guards.neighbourhood {
+            guards.say(format!("warning: {}", g.limit));
+        }
+    }
 
     let t = Instant::now();
     let global = if settings.global {
@@ -888,10 +949,17 @@ fn print_summary(r: &EstimateReport) {
         p.n_zero_vectors_removed
     );
     let s = &r.settings;
+    let neighbourhood = match s.estimator {
+        // GRIDE asks the backend for its own neighbour ranks; --neighbors is not used.
+        Estimator::Gride(g) => {
+            let (n1, n2) = g.order_pair();
+            format!("L unused (GRIDE neighbour orders {n1} and {n2})")
+        }
+        _ => format!("L = {}", s.neighbors),
+    };
     crate::outln!(
-        "settings   estimator {:?}, L = {}, knn {:?} ({:?}), {} threads",
+        "settings   estimator {:?}, {neighbourhood}, knn {:?} ({:?}), {} threads",
         s.estimator,
-        s.neighbors,
         s.knn,
         s.knn_kind,
         r.threads_used

@@ -24,6 +24,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use lid_embed::output::lock::FolderLock;
+
 use crate::error::{Error, Result};
 use crate::run::atomic::write_atomic;
 use crate::run::metadata::{utc_stamp_for_names, utc_timestamp, RunMetadata};
@@ -48,7 +50,7 @@ pub struct RunFolder {
     metadata: RunMetadata,
     settings: serde_json::Value,
     /// The folder opened and locked while this value lives ([`lock_folder`]).
-    _lock: Option<std::fs::File>,
+    _lock: FolderLock,
 }
 
 /// `config.json`: metadata flattened, settings under `settings`.
@@ -242,7 +244,7 @@ impl RunFolder {
         Self::create(self.root.join(name), study)
     }
 
-    fn at(root: PathBuf, study: &str, lock: Option<std::fs::File>) -> Self {
+    fn at(root: PathBuf, study: &str, lock: FolderLock) -> Self {
         let started = SystemTime::now();
         Self {
             root,
@@ -497,54 +499,21 @@ pub fn read_summary(path: &Path) -> Result<StudySummary> {
     })
 }
 
-/// Takes an exclusive advisory lock (`flock`) on the folder itself, held by the returned handle
-/// until the [`RunFolder`] is dropped or the process ends (a kill releases it too), so that two
-/// processes never write into one run folder: a second `--out DIR` or `--resume --out DIR` while
-/// a run is still writing there is refused instead of interleaving two runs' files. No file is
-/// added to the folder. Where the file system has no `flock` (some network mounts) the run goes
-/// on unlocked; off Unix there is no lock.
+/// Takes the lock of the folder given as `--out` ([`lid_embed::output::lock::lock_folder`]): a
+/// study run folder's, or `lid embed`'s output folder.
 ///
 /// # Errors
 /// [`Error::Flag`] naming `--out` when another process holds the lock; [`Error::Io`] when the
 /// folder cannot be opened.
-fn lock_folder(root: &Path) -> Result<Option<std::fs::File>> {
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsRawFd;
-        let dir = std::fs::File::open(root).map_err(|e| Error::io(root, e))?;
-        // A lock just released can stay held for a moment by a child process that this process
-        // (any thread) was starting when the lock was taken: the child shares the open descriptor
-        // until its exec closes it. So a refusal waits up to a second first; a real second writer
-        // holds the lock for the length of a run.
-        let mut tries = 0;
-        let e = loop {
-            // SAFETY: `flock` only reads the descriptor, which `dir` owns and keeps open.
-            let rc = unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-            if rc == 0 {
-                return Ok(Some(dir));
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::WouldBlock || tries == 50 {
-                break e;
-            }
-            tries += 1;
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        };
-        if e.kind() == std::io::ErrorKind::WouldBlock {
-            return Err(Error::flag(
-                "--out",
-                root.display(),
-                "another process is writing into this folder (it holds the folder's lock); wait \
-                 for it to end, or give another --out",
-            ));
-        }
-        Ok(None)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = root;
-        Ok(None)
-    }
+pub(crate) fn lock_folder(root: &Path) -> Result<FolderLock> {
+    lid_embed::output::lock::lock_folder(root)?.ok_or_else(|| {
+        Error::flag(
+            "--out",
+            root.display(),
+            "another process is writing into this folder (it holds the folder's lock); wait \
+             for it to end, or give another --out",
+        )
+    })
 }
 
 #[cfg(test)]

@@ -122,6 +122,13 @@ pub struct DstSettings {
     pub keep_checkpoints: bool,
 }
 
+/// The cpu (and quick) preset's learning rate, 3e-4 instead of TripPy-R's 5e-5: at 5e-5 the
+/// tracker learns its spans (99 % exact) and gate recall (0.93) within the preset's 1,540 updates,
+/// but its gates' precision (below 0.5) and JGA (0.096) are far from saturating at 4 % of
+/// TripPy-R's schedule; 3e-4 is the one other rate measured on this stand-in (decided before the
+/// run, docs/reproduction.md study 2, "Where the JGA is lost").
+pub const CPU_LR: f64 = 3e-4;
+
 fn trippy_r_none_weight() -> f32 {
     TRIPPY_R_NONE_WEIGHT
 }
@@ -165,9 +172,9 @@ impl DstSettings {
     /// 2026-12-07 to the 25-minute budget, docs/reproduction.md study 2); seeds 40 and 41 instead
     /// of 40-44; a checkpoint every 100 updates instead of 1,775, plus step 0; M = 300 turns per
     /// split, N = 10,000 instead of M = 7,000, N = 60,000 (L = 128, the rest of the pipeline
-    /// unchanged; the probe reads the inputs at the tracker's maximum length). Optimizer (lr 5e-5,
-    /// weight decay 0.01, epsilon 1e-6, clip 1.0), warm-up fraction, none weight, batch and head
-    /// dropout as TripPy-R.
+    /// unchanged; the probe reads the inputs at the tracker's maximum length); **lr 3e-4** instead
+    /// of 5e-5 ([`CPU_LR`]). Optimizer otherwise (weight decay 0.01, epsilon 1e-6, clip 1.0),
+    /// warm-up fraction, none weight, batch and head dropout as TripPy-R.
     pub fn cpu() -> Self {
         let mut s = Self::paper(crate::studies::models::asset_model("minilm"));
         s.preset = "cpu".into();
@@ -179,6 +186,7 @@ impl DstSettings {
         };
         s.split_fractions = (0.7, 0.15);
         s.max_length = 64;
+        s.optimizer.lr = CPU_LR;
         s.epochs = 20.0;
         s.seeds = vec![40, 41];
         s.checkpoint_every = 100;
@@ -555,10 +563,14 @@ pub fn run_study(
     };
     let describe = |step: u64, m: &[(String, f64)]| {
         format!(
-            "update {step}: validation loss {:.4}, JGA {:.3}, slot-update recall {:.3}",
+            "update {step}: validation loss {:.4}, JGA {:.3}, slot-update recall {:.3}, precision {:.3}, spans exact {:.3}, turns right {:.3}, slot values right {:.4}",
             metric(m, "eval_loss"),
             metric(m, "jga"),
-            metric(m, "update_recall")
+            metric(m, "update_recall"),
+            metric(m, "update_precision"),
+            metric(m, "span_exact"),
+            metric(m, "turn_accuracy"),
+            metric(m, "slot_accuracy")
         )
     };
     log(&format!("{steps} updates per seed (warm-up {warmup})"));
@@ -687,7 +699,8 @@ mod tests {
     }
 
     /// Every preset carries TripPy-R's run-script settings: none weight 0.1, AdamW weight decay
-    /// 0.01 and epsilon 1e-6, warm-up 5 %, lr 5e-5.
+    /// 0.01 and epsilon 1e-6, warm-up 5 %; lr 5e-5 in the paper preset, [`CPU_LR`] in the cpu and
+    /// quick presets.
     #[test]
     fn presets_default_to_trippy_r_run_script_values() {
         for s in [
@@ -699,7 +712,8 @@ mod tests {
             assert_eq!(s.optimizer.weight_decay, 0.01, "{}", s.preset);
             assert_eq!(s.optimizer.eps, 1e-6, "{}", s.preset);
             assert_eq!(s.warmup_fraction, 0.05, "{}", s.preset);
-            assert_eq!(s.optimizer.lr, 5e-5, "{}", s.preset);
+            let lr = if s.preset == "paper" { 5e-5 } else { CPU_LR };
+            assert_eq!(s.optimizer.lr, lr, "{}", s.preset);
             s.check().unwrap();
         }
         assert_eq!(class_weights(0.1), [0.1, 1.0, 1.0, 1.0]);

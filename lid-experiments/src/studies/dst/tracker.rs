@@ -298,20 +298,94 @@ impl DstTask {
         }
         let gold: Vec<BTreeMap<String, String>> =
             examples.iter().map(|e| e.state.clone()).collect();
-        let (mut updates, mut found) = (0usize, 0usize);
+        let mut counts = LabelCounts::default();
         for (e, p) in examples.iter().zip(&predictions) {
-            for (g, q) in e.labels.gates.iter().zip(&p.gates) {
-                if *g != 0 {
-                    updates += 1;
-                    found += usize::from(g == q);
-                }
-            }
+            counts.add(&e.labels, p);
         }
+        let slot_values = predicted
+            .iter()
+            .zip(&gold)
+            .map(|(p, g)| {
+                self.slots
+                    .iter()
+                    .filter(|s| same_value(p.get(*s), g.get(*s)))
+                    .count()
+            })
+            .sum::<usize>();
         Ok(Scores {
             loss: total.mean_loss(),
             jga: joint_goal_accuracy(&predicted, &gold),
-            update_recall: found as f64 / updates.max(1) as f64,
+            update_recall: counts.update_recall(),
+            update_precision: counts.update_precision(),
+            span_exact: counts.span_exact(),
+            turn_accuracy: counts.turns_right as f64 / examples.len().max(1) as f64,
+            slot_accuracy: slot_values as f64 / (examples.len() * self.slots.len()).max(1) as f64,
         })
+    }
+}
+
+/// Whether two optional slot values agree as [`same_state`] compares them.
+fn same_value(a: Option<&String>, b: Option<&String>) -> bool {
+    let norm = |v: Option<&String>| v.map(|v| v.trim().to_lowercase());
+    norm(a) == norm(b)
+}
+
+/// Label-level counts behind the diagnostics of [`Scores`]: each turn judged on its own labels,
+/// so that an error is counted once where it is made, not again in every later turn of the
+/// dialogue that carries it (as JGA does).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct LabelCounts {
+    /// Slot-turns whose gold gate is not none.
+    updates: usize,
+    /// Of those, predicted with the gold gate.
+    updates_found: usize,
+    /// Slot-turns predicted with a gate other than none.
+    predicted_updates: usize,
+    /// Of those, predicted with the gold gate.
+    predicted_right: usize,
+    /// Slot-turns whose gold gate is span.
+    spans: usize,
+    /// Of those, whose best span equals the gold span (whatever gate was predicted).
+    spans_exact: usize,
+    /// Turns whose every gate, and every span the gold gate asks for, is predicted right.
+    turns_right: usize,
+}
+
+impl LabelCounts {
+    fn add(&mut self, labels: &TurnLabels, prediction: &TurnPrediction) {
+        let span = SlotClass::Span.index() as u32;
+        let mut turn_right = true;
+        for (s, (&g, &q)) in labels.gates.iter().zip(&prediction.gates).enumerate() {
+            if g != 0 {
+                self.updates += 1;
+                self.updates_found += usize::from(g == q);
+            }
+            if q != 0 {
+                self.predicted_updates += 1;
+                self.predicted_right += usize::from(g == q);
+            }
+            let mut right = g == q;
+            if g == span {
+                self.spans += 1;
+                let exact = labels.spans[s].is_some() && labels.spans[s] == prediction.spans[s];
+                self.spans_exact += usize::from(exact);
+                right &= exact;
+            }
+            turn_right &= right;
+        }
+        self.turns_right += usize::from(turn_right);
+    }
+
+    fn update_recall(&self) -> f64 {
+        self.updates_found as f64 / self.updates.max(1) as f64
+    }
+
+    fn update_precision(&self) -> f64 {
+        self.predicted_right as f64 / self.predicted_updates.max(1) as f64
+    }
+
+    fn span_exact(&self) -> f64 {
+        self.spans_exact as f64 / self.spans.max(1) as f64
     }
 }
 
@@ -324,6 +398,18 @@ pub struct Scores {
     pub jga: f64,
     /// Fraction of the slot updates (gold gate not none) whose gate is predicted right.
     pub update_recall: f64,
+    /// Fraction of the predicted slot updates (gate not none) whose gold gate is the same class:
+    /// low where the tracker fires on slots the turn does not change.
+    pub update_precision: f64,
+    /// Fraction of the gold span labels whose best span (start and end) is predicted exactly.
+    pub span_exact: f64,
+    /// Fraction of turns whose every gate, and every span a gold span gate asks for, is predicted
+    /// right: the accuracy of one turn given the gold state before it (JGA compounds the misses
+    /// over the dialogue).
+    pub turn_accuracy: f64,
+    /// Fraction of slot-turns whose predicted value (after applying the predictions through the
+    /// dialogue) equals the gold one, absent included.
+    pub slot_accuracy: f64,
 }
 
 impl Task for DstTask {
@@ -371,6 +457,10 @@ impl Task for DstTask {
             ("eval_loss".into(), s.loss),
             ("jga".into(), s.jga),
             ("update_recall".into(), s.update_recall),
+            ("update_precision".into(), s.update_precision),
+            ("span_exact".into(), s.span_exact),
+            ("turn_accuracy".into(), s.turn_accuracy),
+            ("slot_accuracy".into(), s.slot_accuracy),
         ])
     }
     fn checkpoint_config(&self, model: &Model) -> (String, serde_json::Value) {
@@ -481,6 +571,46 @@ mod tests {
             token_span(&example.offsets, &example.allowed, 11, 20),
             Some((4, 5))
         );
+    }
+
+    /// Hand-counted: two turns of three slots. Turn 1: gold (span 1..2, none, inform), predicted
+    /// (span 1..2, dontcare, inform): one false update. Turn 2: gold (none, span 3..3, none),
+    /// predicted (none, span 3..4, none): the gate is right, the span is not.
+    #[test]
+    fn label_counts_match_a_hand_count() {
+        let mut c = LabelCounts::default();
+        c.add(
+            &TurnLabels {
+                gates: vec![2, 0, 3],
+                spans: vec![Some((1, 2)), None, None],
+            },
+            &TurnPrediction {
+                gates: vec![2, 1, 3],
+                spans: vec![Some((1, 2)), Some((1, 1)), Some((1, 1))],
+            },
+        );
+        c.add(
+            &TurnLabels {
+                gates: vec![0, 2, 0],
+                spans: vec![None, Some((3, 3)), None],
+            },
+            &TurnPrediction {
+                gates: vec![0, 2, 0],
+                spans: vec![Some((1, 1)), Some((3, 4)), Some((1, 1))],
+            },
+        );
+        // Gold updates 3, all three gates right; predicted updates 4, 3 right; spans 2, 1 exact;
+        // no turn entirely right.
+        assert_eq!(c.update_recall(), 1.0);
+        assert_eq!(c.update_precision(), 0.75);
+        assert_eq!(c.span_exact(), 0.5);
+        assert_eq!(c.turns_right, 0);
+        assert!(same_value(
+            Some(&" North".to_string()),
+            Some(&"north".to_string())
+        ));
+        assert!(same_value(None, None));
+        assert!(!same_value(Some(&"north".to_string()), None));
     }
 
     /// The ceiling on a hand-made two-turn dialogue: turn 1's span label produces "north"; turn 2's
