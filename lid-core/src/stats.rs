@@ -164,7 +164,7 @@ pub fn prefix_sizes(n: usize, step: usize) -> Result<Vec<usize>> {
         ));
     }
     let mut sizes: Vec<usize> = (1..=n / step).map(|i| i * step).collect();
-    if n % step != 0 {
+    if !n.is_multiple_of(step) {
         sizes.push(n);
     }
     Ok(sizes)

@@ -295,7 +295,7 @@ fn check_reader<R: Read>(inner: R, len: u64) -> std::result::Result<(), String> 
         let Some((block, size)) = ggml_block(dtype) else {
             return c.fail(format!("unknown tensor type {dtype}"));
         };
-        if elems % block != 0 {
+        if !elems.is_multiple_of(block) {
             return c.fail(format!(
                 "a tensor of {elems} elements is not a whole number of {block}-element blocks"
             ));

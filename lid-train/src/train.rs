@@ -273,7 +273,7 @@ impl Trainer {
     }
 
     fn due(&self, every: Option<u64>, step: u64) -> bool {
-        every.is_some_and(|k| step % k == 0)
+        every.is_some_and(|k| step.is_multiple_of(k))
     }
 
     /// Trains until `config.steps` updates are done (or `stop_after` more updates, for tests of

@@ -14,7 +14,7 @@ fn block_len(width: usize) -> usize {
 /// `x = gelu_erf(x + bias)` for `x` made of rows of `bias.len()` values.
 pub(crate) fn bias_gelu_erf(x: &mut [f32], bias: &[f32]) {
     assert!(
-        !bias.is_empty() && x.len() % bias.len() == 0,
+        !bias.is_empty() && x.len().is_multiple_of(bias.len()),
         "bias_gelu_erf: rows of {} do not tile {} values",
         bias.len(),
         x.len()
@@ -56,7 +56,7 @@ pub(crate) fn bias_residual_layer_norm(x: &mut [f32], residual: &[f32], p: &AddN
     let width = p.bias.len();
     assert!(
         width > 0
-            && x.len() % width == 0
+            && x.len().is_multiple_of(width)
             && residual.len() == x.len()
             && p.weight.len() == width
             && p.shift.len() == width,

@@ -90,7 +90,9 @@ impl Config {
                 "only absolute position embeddings are implemented",
             ));
         }
-        if self.num_attention_heads == 0 || self.hidden_size % self.num_attention_heads != 0 {
+        if self.num_attention_heads == 0
+            || !self.hidden_size.is_multiple_of(self.num_attention_heads)
+        {
             return Err(Error::unsupported(
                 "num_attention_heads",
                 self.num_attention_heads,

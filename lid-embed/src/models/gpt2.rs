@@ -151,7 +151,7 @@ impl Gpt2 {
                 "cross-attention is not implemented",
             ));
         }
-        if cfg.n_head == 0 || cfg.n_embd % cfg.n_head != 0 {
+        if cfg.n_head == 0 || !cfg.n_embd.is_multiple_of(cfg.n_head) {
             return Err(Error::unsupported(
                 "n_head",
                 cfg.n_head,

@@ -136,14 +136,14 @@ impl Config {
     /// Rejects settings this implementation does not cover.
     pub fn validate(&self) -> Result<()> {
         let heads = self.num_attention_heads;
-        if heads == 0 || self.kv_heads() == 0 || heads % self.kv_heads() != 0 {
+        if heads == 0 || self.kv_heads() == 0 || !heads.is_multiple_of(self.kv_heads()) {
             return Err(Error::unsupported(
                 "num_key_value_heads",
                 self.kv_heads(),
                 "must be positive and divide num_attention_heads",
             ));
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return Err(Error::unsupported(
                 "head_dim",
                 self.head_dim(),

@@ -439,7 +439,7 @@ pub fn wide_table(config: &ValidationConfig, result: &ValidationResult) -> Resul
     let mut table = Table::new(headers);
     let width = config.estimators.len();
     // run_validation pushes exactly one row per estimator per (manifold, N).
-    if width == 0 || result.rows.len() % width != 0 {
+    if width == 0 || !result.rows.len().is_multiple_of(width) {
         return Err(Error::figure(
             "validation table",
             format!(

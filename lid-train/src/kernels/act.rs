@@ -209,7 +209,7 @@ fn gated_backward_chunk_generic<M: MulAdd>(
 /// `x += bias` over rows of `bias.len()` values.
 pub fn add_bias(x: &mut [f32], bias: &[f32]) {
     let width = bias.len();
-    assert!(width > 0 && x.len() % width == 0);
+    assert!(width > 0 && x.len().is_multiple_of(width));
     x.par_chunks_mut(block_rows(width) * width).for_each(|x| {
         for row in x.chunks_exact_mut(width) {
             for (v, &b) in row.iter_mut().zip(bias) {

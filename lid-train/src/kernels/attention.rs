@@ -108,7 +108,7 @@ pub fn forward(
     let rows = *offsets.last().unwrap_or(&0);
     let (qw, kw) = (dims.q_width(), dims.kv_width());
     assert!(q.len() == rows * qw && k.len() == rows * kw && v.len() == rows * kw);
-    assert!(ctx.len() == rows * qw && dims.heads % dims.kv_heads == 0);
+    assert!(ctx.len() == rows * qw && dims.heads.is_multiple_of(dims.kv_heads));
     let poff = prob_offsets(offsets, dims.heads);
     assert_eq!(probs.len(), *poff.last().unwrap_or(&0));
     let ctx_parts = split_rows(ctx, offsets, qw);

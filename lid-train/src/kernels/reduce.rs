@@ -46,7 +46,7 @@ where
 /// Adds the column sums of a `rows x width` row-major matrix to `acc` (bias gradients).
 pub fn add_column_sums(matrix: &[f32], acc: &mut [f32]) {
     let width = acc.len();
-    debug_assert!(width > 0 && matrix.len() % width == 0);
+    debug_assert!(width > 0 && matrix.len().is_multiple_of(width));
     column_sums(matrix.len() / width.max(1), acc, |r, partial| {
         for (p, &v) in partial.iter_mut().zip(&matrix[r * width..(r + 1) * width]) {
             *p += v;

@@ -125,7 +125,7 @@ pub fn spec_from_config(value: &serde_json::Value, path: &Path) -> Result<(Spec,
             if cfg.add_cross_attention {
                 return Err(Error::Unsupported("GPT-2 with cross-attention".into()));
             }
-            if cfg.n_head == 0 || cfg.n_embd % cfg.n_head != 0 {
+            if cfg.n_head == 0 || !cfg.n_embd.is_multiple_of(cfg.n_head) {
                 return Err(Error::Unsupported(format!("n_head {} does not divide n_embd {}", cfg.n_head, cfg.n_embd)));
             }
             let head_dim = cfg.n_embd / cfg.n_head;
@@ -562,7 +562,7 @@ pub fn load_model(path: &Path) -> Result<LoadedModel> {
 pub fn init_model(spec: &Spec, init: &mut Init) -> Result<Model> {
     if spec.heads == 0
         || spec.kv_heads == 0
-        || spec.heads % spec.kv_heads != 0
+        || !spec.heads.is_multiple_of(spec.kv_heads)
         || spec.head_dim == 0
     {
         return Err(Error::Unsupported(format!(

@@ -56,7 +56,7 @@ impl ModelConfig {
             "model sizes must be positive"
         );
         ensure!(
-            self.n_heads > 0 && self.d_model % self.n_heads == 0,
+            self.n_heads > 0 && self.d_model.is_multiple_of(self.n_heads),
             "d_model {} is not divisible by n_heads {}",
             self.d_model,
             self.n_heads
@@ -365,7 +365,7 @@ impl StudyConfig {
         ensure!(self.eval_every > 0, "--eval-every must be positive");
         ensure!(self.probe.every > 0, "--probe-every must be positive");
         ensure!(
-            self.probe.every % self.eval_every == 0,
+            self.probe.every.is_multiple_of(self.eval_every),
             "--probe-every {} must be a multiple of --eval-every {} (probes run at evaluations)",
             self.probe.every,
             self.eval_every

@@ -82,7 +82,7 @@ fn is_prime(p: u32) -> bool {
     p >= 2
         && (2..)
             .take_while(|d: &u32| (*d as u64) * (*d as u64) <= p as u64)
-            .all(|d| p % d != 0)
+            .all(|d| !p.is_multiple_of(d))
 }
 
 /// `base^exp mod p` with 64-bit intermediates.

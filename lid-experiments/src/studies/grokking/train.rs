@@ -212,7 +212,7 @@ impl Task for GrokTask<'_> {
             ("val_loss".to_string(), val_loss),
             ("val_acc".to_string(), val_acc),
         ];
-        if step % self.probe_every == 0 || step == self.last_step {
+        if step.is_multiple_of(self.probe_every) || step == self.last_step {
             let mut push = |prefix: &str, probe: &LidProbe| -> lid_train::Result<()> {
                 let p = probe.estimate(model, step)?.point;
                 out.push((format!("{prefix}lid_mean"), p.mean));
