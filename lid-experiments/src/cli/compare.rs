@@ -87,10 +87,12 @@ pub fn run(args: &CompareArgs) -> Result<()> {
             "must be at least 2",
         ));
     }
+    // Both models (and their tokenizers at --max-length) are checked before the folder exists.
+    let base = prepare_model(&args.models[0], args.max_length)?;
+    let other = prepare_model(&args.models[1], args.max_length)?;
     let mut folder = RunFolder::create(&args.out, "compare")?;
     folder.write_config(&serde_json::json!({"models": args.models, "corpora": args.corpora, "sequences": args.sequences, "sequence_seed": args.sequence_seed, "probe": settings, "max_length": args.max_length}), &[args.sequence_seed, settings.sample_seed])?;
     let assets = AssetDir::from_env_or_workspace();
-    let base = prepare_model(&args.models[0], args.max_length)?;
     let probes = sources
         .iter()
         .map(|s| {
@@ -104,8 +106,6 @@ pub fn run(args: &CompareArgs) -> Result<()> {
             )
         })
         .collect::<Result<Vec<_>>>()?;
-    // The other model is loaded (and its tokenizer checked) before anything is measured.
-    let other = prepare_model(&args.models[1], args.max_length)?;
     same_token_ids(&probes, &other.tokenizer, &args.models[0], &args.models[1])?;
     let mut estimates = Vec::new();
     let mut warnings = Vec::new();

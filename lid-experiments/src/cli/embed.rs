@@ -110,6 +110,8 @@ fn name_flag(e: lid_embed::Error, args: &EmbedArgs) -> Error {
         "out" | "output" => ("--out", args.out.display().to_string()),
         "max-length" => ("--max-length", args.max_length.to_string()),
         "shard-rows" => ("--shard-rows", args.shard_rows.to_string()),
+        "device" => ("--device", args.device.clone()),
+        "filter" => ("--filter", args.filter.clone()),
         "resume" => ("--resume", String::new()),
         "tokenizer" => (
             "--tokenizer",
@@ -187,8 +189,8 @@ fn json_value<T: Serialize>(value: &T, what: &str) -> Result<serde_json::Value> 
 /// Bad flags, refused output paths, a `--max-length` beyond the model's positions, model, corpus
 /// or extraction failures; each names the flag or file.
 pub fn run(args: &EmbedArgs) -> Result<()> {
-    let device_kind: DeviceKind = args.device.parse()?;
-    let filter: TokenFilter = args.filter.parse()?;
+    let device_kind: DeviceKind = args.device.parse().map_err(|e| name_flag(e, args))?;
+    let filter: TokenFilter = args.filter.parse().map_err(|e| name_flag(e, args))?;
     if args.batch_size == 0 {
         return Err(Error::flag("--batch-size", 0, "must be at least 1"));
     }
@@ -274,12 +276,15 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
         eprintln!("warning: {warning}");
     }
     let tokenizer = match (&args.tokenizer, &model.tokenizer_path) {
-        (Some(path), _) | (None, Some(path)) => TextTokenizer::from_file(path, args.max_length)?,
+        (Some(path), _) | (None, Some(path)) => {
+            TextTokenizer::from_file(path, args.max_length).map_err(|e| name_flag(e, args))?
+        }
         (None, None) if model.architecture == lid_embed::Architecture::QuantizedLlama => {
             TextTokenizer::new(
                 lid_embed::tokenize::tokenizer_from_gguf(&args.model)?,
                 args.max_length,
-            )?
+            )
+            .map_err(|e| name_flag(e, args))?
         }
         (None, None) => {
             return Err(Error::flag(

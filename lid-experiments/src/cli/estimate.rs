@@ -815,9 +815,15 @@ fn build_graph(
             "--neighbors",
             settings.neighbors,
             format!(
-                "{e}; {n} points remain after preparation ({} read, {} duplicates removed, {} \
+                "{e}; {n} points remain after preparation ({} read{}, {} duplicates removed, {} \
                  zero vectors removed)",
                 preparation.n_input,
+                match settings.preparation.sample_config() {
+                    Some(s) if preparation.n_sampled < preparation.n_input => {
+                        format!(", --sample {} kept {}", s.size, preparation.n_sampled)
+                    }
+                    _ => String::new(),
+                },
                 preparation.n_duplicates_removed,
                 preparation.n_zero_vectors_removed,
             ),

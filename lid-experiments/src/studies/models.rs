@@ -41,9 +41,17 @@ pub struct Prepared {
 /// Loading failures, a missing tokenizer.
 pub fn prepare_model(path: &std::path::Path, max_length: usize) -> Result<Prepared> {
     let loaded = load_model(path)?;
+    // A limit the tokenizer cannot use is the user's `--max-length`.
+    let name_limit = |e: lid_embed::Error| match e {
+        lid_embed::Error::InvalidOption {
+            option: "max-length",
+            reason,
+        } => Error::flag("--max-length", max_length, reason),
+        other => other.into(),
+    };
     let (tokenizer, json) = match &loaded.tokenizer {
         Some(p) => (
-            TextTokenizer::from_file(p, max_length)?,
+            TextTokenizer::from_file(p, max_length).map_err(name_limit)?,
             std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?,
         ),
         None => {
@@ -54,7 +62,10 @@ pub fn prepare_model(path: &std::path::Path, max_length: usize) -> Result<Prepar
                     path.display()
                 ))
             })?;
-            (TextTokenizer::new(tok, max_length)?, json)
+            (
+                TextTokenizer::new(tok, max_length).map_err(name_limit)?,
+                json,
+            )
         }
     };
     if let Some(max) = loaded.model.net.spec.max_sequence() {
