@@ -1,6 +1,6 @@
 //! Data preparation: exact-row deduplication, zero-vector removal, seeded sampling without
 //! replacement, prefix truncation and Gaussian noise, and the [`Preparation`] pipeline that chains them
-//! in the paper's order (REFERENCE.md steps 4-6).
+//! in the paper's order (docs/method.md steps 4-6).
 //!
 //! Every step works on row indices into the original cloud and copies the data once at the end, so a
 //! 150,000 x 768 input costs one extra copy of the kept rows only. Every random step takes an explicit
@@ -133,7 +133,7 @@ pub fn non_zero_rows(cloud: &PointCloud<'_>) -> (Vec<usize>, usize) {
 /// - prefix consistency: with the same `population` and `seed`, a smaller sample is a prefix of a
 ///   larger one.
 ///
-/// The paper samples 150,000 token vectors with seed 42 and keeps that random order (REFERENCE.md
+/// The paper samples 150,000 token vectors with seed 42 and keeps that random order (docs/method.md
 /// step 4). The sequence is our own (not numpy's), so the same seed does not select the same rows as
 /// the authors' Python code.
 ///
@@ -224,7 +224,7 @@ fn check_sigma(sigma: f64) -> Result<()> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ZeroVectors {
-    /// Keep them (paper default, REFERENCE.md step 5). After dedup at most one remains.
+    /// Keep them (paper default, docs/method.md step 5). After dedup at most one remains.
     #[default]
     Keep,
     /// Remove them (a guard against the reference code's zero-filled rows).
@@ -249,7 +249,7 @@ pub struct SampleConfig {
     pub seed: u64,
 }
 
-/// The preparation pipeline of REFERENCE.md steps 4-6, validated at construction.
+/// The preparation pipeline of docs/method.md steps 4-6, validated at construction.
 ///
 /// Order of the steps (each optional except the order itself):
 /// 1. `sample`: draw `size` rows without replacement with [`sample_without_replacement`], keeping the
@@ -399,7 +399,7 @@ impl Preparation {
         PreparationBuilder::default()
     }
 
-    /// The paper's settings (REFERENCE.md steps 4-6): sample 150,000 rows with seed 42, dedup, keep zero
+    /// The paper's settings (docs/method.md steps 4-6): sample 150,000 rows with seed 42, dedup, keep zero
     /// vectors, keep the first 60,000, no noise.
     pub fn paper() -> Self {
         Preparation {

@@ -1,4 +1,4 @@
-//! Summary statistics for LID estimates (REFERENCE.md step 9): mean, standard deviation, quantiles,
+//! Summary statistics for LID estimates (docs/method.md step 9): mean, standard deviation, quantiles,
 //! [`describe`], prefix summaries, bootstrap confidence intervals, Pearson and Spearman correlation,
 //! the standardized mean difference (Cohen's d) between two samples, and for two training curves the
 //! lagged correlation / lead-lag and a single change point in mean.

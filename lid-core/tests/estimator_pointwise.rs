@@ -1,5 +1,5 @@
 //! Pointwise TwoNN: the fast algorithm (graph-row walk, see `estimators/twonn/pointwise.rs`) agrees
-//! exactly (bit for bit) with a naive implementation of REFERENCE.md step 7, and results do not
+//! exactly (bit for bit) with a naive implementation of docs/method.md step 7, and results do not
 //! depend on the thread count.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on a broken fixture
 

@@ -1,7 +1,7 @@
 //! The extraction pipeline: tokenise, group by length into batches, run the model, keep the wanted
 //! tokens of the wanted layers, and stream them to `.npy` in corpus order.
 //!
-//! Steps (paper settings in parentheses, REFERENCE.md steps 2-3): tokenise with truncation to
+//! Steps (paper settings in parentheses, docs/method.md steps 2-3): tokenise with truncation to
 //! `max_length` (paper: 512); sort sequences by length and cut batches of `batch_size` (default 32; padding on the
 //! right, attention mask 0 on padding); forward in f32; for each kept position (see [`TokenFilter`];
 //! paper: drop pad and eos, keep bos) write the vector of each requested layer (paper: `-1`) at its row.

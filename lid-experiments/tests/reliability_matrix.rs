@@ -899,6 +899,55 @@ fn matrix_sample_larger_than_cloud_estimate() {
     );
 }
 
+/// `--keep N` (the paper's step 6, first N rows after dedup): the prefix is kept; more than remain
+/// is a stated cap, as for `--sample`; 0 is refused naming the flag.
+#[test]
+fn matrix_keep_larger_than_cloud_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("c.npy");
+    let mut cloud = ball(300, 3, 4, 7);
+    // Ten exact copies of row 0: dedup runs before the prefix is taken.
+    for r in 1..=10 {
+        let first = cloud.row(0).to_owned();
+        cloud.row_mut(r).assign(&first);
+    }
+    save(&input, &cloud);
+    let r = dir.path().join("r.json");
+    let kept = dir.path().join("kept.npy");
+    succeeds(&lid(&[
+        "estimate",
+        p(&input),
+        "--neighbors",
+        "16",
+        "--keep",
+        "150",
+        "--json",
+        p(&r),
+        "--kept-out",
+        p(&kept),
+    ]));
+    assert_eq!(json(&r)["preparation"]["n_output"], 150);
+    let rows = Array1::<i64>::read_npy(std::fs::File::open(&kept).unwrap()).unwrap();
+    let expected: Vec<i64> = std::iter::once(0).chain(11..160).collect();
+    assert_eq!(rows.to_vec(), expected);
+    let err = succeeds(&lid(&[
+        "estimate",
+        p(&input),
+        "--neighbors",
+        "16",
+        "--keep",
+        "1000",
+        "--json",
+        p(&r),
+    ]));
+    assert!(
+        err.contains("warning: --keep 1000") && err.contains("(290)"),
+        "{err}"
+    );
+    assert_eq!(json(&r)["preparation"]["prefix_capped"], true);
+    fails_with(&lid(&["estimate", p(&input), "--keep", "0"]), &["--keep 0"]);
+}
+
 #[test]
 fn matrix_sample_larger_than_corpus_embed() {
     let dir = tempfile::tempdir().unwrap();

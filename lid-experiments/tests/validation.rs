@@ -92,7 +92,7 @@ fn lpca_is_exact_on_affine_pieces() {
 
 #[test]
 fn paper_twonn_is_lower_than_corrected() {
-    // The Skdim034 convention (F_j = (j - 1) / L) gives estimates about 2.5 % lower (REFERENCE.md).
+    // The Skdim034 convention (F_j = (j - 1) / L) gives estimates about 2.5 % lower (docs/method.md).
     let config = ValidationConfig::new(
         vec![Manifold::Ball { dim: 4 }],
         vec![

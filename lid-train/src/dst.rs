@@ -1,5 +1,5 @@
 //! A span-based dialogue state tracker on a BERT or RoBERTa encoder, after TripPy (Heck et al.
-//! 2020) as used by TripPy-R in the paper's DST study (REFERENCE.md study 2).
+//! 2020) as used by TripPy-R in the paper's DST study (docs/reproduction.md study 2).
 //!
 //! Input per turn: `[CLS] user [SEP] system [SEP] history [SEP]` (built by the caller). For each
 //! slot `s`: a gate over `K` classes on the pooled output (`none` = no update this turn,

@@ -2,7 +2,7 @@
 //! PEFT-compatible: `y = x W^T + scale * (x A^T) B^T` with `A (r, in)`, `B (out, r)`,
 //! `scale = alpha / r` (LoRA) or `alpha / sqrt(r)` (rsLoRA); base weights frozen.
 //!
-//! The paper's LoRA variants (REFERENCE.md study 1): Llama-3.2-1B/3B, Llama-3.1-8B, Phi-3.5-mini
+//! The paper's LoRA variants (docs/reproduction.md study 1): Llama-3.2-1B/3B, Llama-3.1-8B, Phi-3.5-mini
 //! with r 16, alpha 32, rsLoRA, attention projections. Initialisation as PEFT's default: `A` from
 //! `kaiming_uniform_(a = sqrt(5))` = `U(-1/sqrt(in), 1/sqrt(in))`, `B` zero (so training starts from
 //! the base model). Parameter names are those of PEFT's `adapter_model.safetensors`

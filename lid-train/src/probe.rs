@@ -50,7 +50,7 @@ pub enum ProbeLayer {
     LastBlock,
 }
 
-/// Probe settings. [`ProbeSettings::paper`]: REFERENCE.md's pipeline.
+/// Probe settings. [`ProbeSettings::paper`]: docs/method.md's pipeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeSettings {
     /// Layer.

@@ -5,7 +5,7 @@
 //!   PCA). It gets a [`NeighborSearch`] so that it asks only for the neighbours it needs (TwoNN: two
 //!   per point, never a full sort of distance rows).
 //! - [`PointwiseEstimator`]: one dimension per point, from the point's neighbourhood in a
-//!   [`KnnGraph`] (REFERENCE.md step 7: neighbourhood = the L neighbours, the query excluded).
+//!   [`KnnGraph`] (docs/method.md step 7: neighbourhood = the L neighbours, the query excluded).
 //!
 //! | Estimator | Paper | Parameters (default) | Python peer it matches (golden-tested) |
 //! |-----------|-------|----------------------|------------------------|
@@ -20,7 +20,7 @@
 //! ratios directly. Parameters are checked when fitting, each with its own
 //! [`crate::Error::InvalidParameter`] name.
 //!
-//! Pointwise estimates always use the neighbourhood of REFERENCE.md step 7: the `k` neighbours of the
+//! Pointwise estimates always use the neighbourhood of docs/method.md step 7: the `k` neighbours of the
 //! point in the graph, the point itself excluded.
 
 use crate::cloud::PointCloud;

@@ -41,9 +41,9 @@ enum Command {
     Reproduce(ReproduceArgs),
     /// Estimators against synthetic manifolds of known dimension.
     Validate(validation::ValidateArgs),
-    /// Grokking of modular arithmetic with the LID probe (REFERENCE.md study 4).
+    /// Grokking of modular arithmetic with the LID probe (docs/reproduction.md study 4).
     Grokking(grokking::GrokkingArgs),
-    /// Fine-tuning lowers local dimension on its own domain only (REFERENCE.md study 1).
+    /// Fine-tuning lowers local dimension on its own domain only (docs/reproduction.md study 1).
     FinetuneShift(finetune_shift::FinetuneArgs),
     /// Dialogue state tracking: LID stabilises when joint goal accuracy saturates (study 2).
     Dst(dst::DstArgs),

@@ -1,6 +1,6 @@
 //! `lid embed`: token vectors of a model's hidden states for a corpus, streamed to `.npy`.
 //!
-//! Paper defaults (Ruppik et al. 2025, REFERENCE.md steps 1-3): last hidden state (`--layers -1`),
+//! Paper defaults (Ruppik et al. 2025, docs/method.md steps 1-3): last hidden state (`--layers -1`),
 //! truncation to 512 tokens, pad and eos dropped, bos kept, seeded sampling of M sequences with seed
 //! 778. Output: a folder (`manifest.json`, `tokens.jsonl`, `layer_<index>/shard_*.npy`) or, when
 //! `--out` ends in `.npy` and one layer is asked for, a single 2-D f32 array in corpus order with

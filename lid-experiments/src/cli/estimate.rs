@@ -1,12 +1,12 @@
 //! `lid estimate`: local intrinsic dimensions of the user's own point cloud, or of a `lid embed`
 //! output folder.
 //!
-//! Pipeline (Ruppik et al. 2025, REFERENCE.md steps 5-9): read a 2-D `.npy` or safetensors tensor
+//! Pipeline (Ruppik et al. 2025, docs/method.md steps 5-9): read a 2-D `.npy` or safetensors tensor
 //! ([`crate::cli::input`], the file opened once) or every shard of one layer of a `lid embed` folder
 //! ([`crate::cli::embedding_dir`]); prepare it with [`lid_core::prepare::Preparation`] (optional
 //! seeded sample, exact-duplicate removal keeping the first occurrence, optional zero-vector
 //! removal); build the kNN graph with `L` neighbours ([`lid_knn::BruteForce`] by default, exact);
-//! estimate every point's dimension from its `L` neighbours (REFERENCE.md step 7); optionally the
+//! estimate every point's dimension from its `L` neighbours (docs/method.md step 7); optionally the
 //! global estimate (served from the same graph through [`lid_core::KnnGraph::as_search`]); report
 //! statistics and timings.
 //!
@@ -100,7 +100,7 @@ impl From<CdfConvention> for CdfChoice {
     }
 }
 
-/// The sampling seed of the paper's preparation (REFERENCE.md step 4), from
+/// The sampling seed of the paper's preparation (docs/method.md step 4), from
 /// [`Preparation::paper`].
 fn paper_sample_seed() -> u64 {
     Preparation::paper()
@@ -140,6 +140,10 @@ pub struct EstimateArgs {
     /// Seed of the sampling (the paper's by default).
     #[arg(long, default_value_t = paper_sample_seed())]
     pub seed: u64,
+    /// Keep only the first N rows after sampling and deduplication (the paper's N = 60,000,
+    /// docs/method.md step 6; all rows by default).
+    #[arg(long)]
+    pub keep: Option<usize>,
     /// Keep exact duplicate rows (TwoNN then fails on them, naming the count).
     #[arg(long)]
     pub no_dedup: bool,
@@ -234,7 +238,7 @@ pub struct EstimateSettings {
 }
 
 impl EstimateSettings {
-    /// The paper's neighbourhood size `L` (REFERENCE.md step 7), the default of `--neighbors`.
+    /// The paper's neighbourhood size `L` (docs/method.md step 7), the default of `--neighbors`.
     pub const PAPER_NEIGHBORS: usize = 128;
 
     /// Resolves and validates the flags, each by the library type that owns it.
@@ -343,6 +347,16 @@ impl EstimateSettings {
         );
         if let Some(size) = args.sample {
             prep = prep.sample(size, args.seed);
+        }
+        if let Some(0) = args.keep {
+            return Err(Error::flag(
+                "--keep",
+                0,
+                "must be at least 1 (leave it off to keep every row)",
+            ));
+        }
+        if let Some(n) = args.keep {
+            prep = prep.keep_first(n);
         }
         let preparation = prep
             .build()
@@ -662,6 +676,15 @@ pub fn estimate(args: &EstimateArgs, settings: &EstimateSettings) -> Result<Esti
             preparation.n_input
         ));
     }
+    if preparation.prefix_capped {
+        guards.say(format!(
+            "warning: --keep {} asks for more rows than remain after preparation ({}); all {} \
+             are used",
+            settings.preparation.keep_first().unwrap_or(0),
+            preparation.n_before_prefix,
+            preparation.n_before_prefix
+        ));
+    }
     check_backend_fits(settings.knn, &cloud)?;
     if settings.knn == KnnChoice::Hnsw {
         guards.scale.hnsw_index_shift = lid_knn::Hnsw::index_shift(&cloud);
@@ -816,7 +839,7 @@ fn build_graph(
             settings.neighbors,
             format!(
                 "{e}; {n} points remain after preparation ({} read{}, {} duplicates removed, {} \
-                 zero vectors removed)",
+                 zero vectors removed{})",
                 preparation.n_input,
                 match settings.preparation.sample_config() {
                     Some(s) if preparation.n_sampled < preparation.n_input => {
@@ -826,6 +849,10 @@ fn build_graph(
                 },
                 preparation.n_duplicates_removed,
                 preparation.n_zero_vectors_removed,
+                match settings.preparation.keep_first() {
+                    Some(k) if k < preparation.n_before_prefix => format!(", --keep {k}"),
+                    _ => String::new(),
+                },
             ),
         )
     })?;

@@ -4,10 +4,10 @@
 //! | study | what it reproduces | presets |
 //! |---|---|---|
 //! | [`validation`] | every estimator on synthetic manifolds of known dimension | `quick` |
-//! | [`finetune_shift`] | REFERENCE.md study 1: fine-tuning lowers LID on its own domain only | `paper`, `cpu`, `quick` |
-//! | [`grokking`] | REFERENCE.md study 4: LID falls before validation accuracy rises | `paper`, `cpu`, `quick` |
-//! | [`dst`] | REFERENCE.md study 2: LID stabilises when joint goal accuracy saturates | `paper`, `cpu`, `quick` |
-//! | [`emowoz`] | REFERENCE.md study 3: LID climbs back when the model overfits | `paper`, `cpu`, `quick` |
+//! | [`finetune_shift`] | docs/reproduction.md study 1: fine-tuning lowers LID on its own domain only | `paper`, `cpu`, `quick` |
+//! | [`grokking`] | docs/reproduction.md study 4: LID falls before validation accuracy rises | `paper`, `cpu`, `quick` |
+//! | [`dst`] | docs/reproduction.md study 2: LID stabilises when joint goal accuracy saturates | `paper`, `cpu`, `quick` |
+//! | [`emowoz`] | docs/reproduction.md study 3: LID climbs back when the model overfits | `paper`, `cpu`, `quick` |
 //!
 //! # Adding a study
 //! 1. Create `studies/<name>/mod.rs` (or `<name>.rs`): a settings struct with its presets (`paper`,

@@ -10,7 +10,7 @@
 //!
 //! Estimators ([`EstimatorSpec`]): global TwoNN in both CDF conventions, global MLE (k = 20, MacKay-
 //! Ghahramani average), global GRIDE (n1 = 1, n2 = 2), global lPCA (Fukunaga-Olsen, alpha = 0.05),
-//! and the mean of pointwise estimates with `L` neighbours (REFERENCE.md step 7) for TwoNN, MLE and
+//! and the mean of pointwise estimates with `L` neighbours (docs/method.md step 7) for TwoNN, MLE and
 //! lPCA.
 //!
 //! Run folder ([`write_run`]): `config.json`, `results.json`, `table.csv` (long), `table_wide.csv`,
@@ -49,7 +49,7 @@ pub fn neighbor_search() -> Box<dyn NeighborSearch> {
 pub enum EstimatorSpec {
     /// Global TwoNN (discard 10 %) with the given CDF convention.
     TwoNnGlobal(CdfConvention),
-    /// Mean of pointwise TwoNN with `L` neighbours (REFERENCE.md step 7).
+    /// Mean of pointwise TwoNN with `L` neighbours (docs/method.md step 7).
     TwoNnLocalMean(CdfConvention),
     /// Global Levina-Bickel MLE, k = 20, MacKay-Ghahramani inverse-mean average.
     MleGlobal,

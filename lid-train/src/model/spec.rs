@@ -20,7 +20,7 @@ pub enum Family {
     Gpt2,
     /// Llama family (Llama 2/3, SmolLM2, Mistral- and Qwen2-shaped).
     Llama,
-    /// The grokking study's decoder (REFERENCE.md study 4).
+    /// The grokking study's decoder (docs/reproduction.md study 4).
     Grokking,
 }
 
@@ -130,7 +130,7 @@ pub struct Spec {
 }
 
 impl Spec {
-    /// The grokking model (REFERENCE.md study 4): pre-norm decoder, learned positions, embeddings
+    /// The grokking model (docs/reproduction.md study 4): pre-norm decoder, learned positions, embeddings
     /// scaled by `sqrt(hidden)`, GELU (erf), LayerNorm eps 1e-5, biases everywhere.
     pub fn grokking(
         vocab: usize,

@@ -19,7 +19,7 @@
 //! [`Error::DuplicatePoints`]; with [`TwoNN::drop_duplicates`] they are dropped before the fit, as
 //! scikit-dimension 0.5.0 does, and `n` is then the number of remaining ratios.
 //!
-//! Pointwise estimates follow REFERENCE.md step 7 exactly (see [`TwoNN`]'s
+//! Pointwise estimates follow docs/method.md step 7 exactly (see [`TwoNN`]'s
 //! [`PointwiseEstimator`] implementation and the `pointwise` module for the fast exact algorithm).
 
 mod fit;
@@ -383,7 +383,7 @@ impl GlobalEstimator for TwoNN {
 }
 
 impl PointwiseEstimator for TwoNN {
-    /// Local TwoNN with the exact semantics of REFERENCE.md step 7: for point `i` the neighbourhood is
+    /// Local TwoNN with the exact semantics of docs/method.md step 7: for point `i` the neighbourhood is
     /// its `L = graph.k()` neighbours (`i` excluded); for each of those `L` points, `r1` and `r2` are
     /// its first and second nearest-neighbour distances among the other `L - 1` points of the
     /// neighbourhood; TwoNN is fitted on those `L` ratios (`n = L`). With [`TwoNN::smooth`], each value

@@ -1,6 +1,6 @@
 //! Pointwise TwoNN: the hot path of `lid` (a paper run is N = 60,000 points, D = 768, L = 128).
 //!
-//! # What is computed (REFERENCE.md step 7)
+//! # What is computed (docs/method.md step 7)
 //! For point `i` with neighbourhood `N(i)` (its `L` graph neighbours, `i` excluded), every member `j`
 //! needs `r1(j)`, `r2(j)`: its two smallest distances to the other members `N(i) \ {j}`. The naive way
 //! computes all `L (L - 1) / 2` distances of the neighbourhood: `L^2 D / 2` flops per point.

@@ -134,7 +134,7 @@ fn trippy_r_none_weight() -> f32 {
 }
 
 impl DstSettings {
-    /// TripPy-R's settings (REFERENCE.md study 2) for the encoder at `model`, with its run
+    /// TripPy-R's settings (docs/reproduction.md study 2) for the encoder at `model`, with its run
     /// script's none weight 0.1, weight decay 0.01, Adam epsilon 1e-6 and 5 % warm-up.
     pub fn paper(model: PathBuf) -> Self {
         Self {

@@ -2,7 +2,7 @@
 //! dimension falls after the first epoch and climbs back as the classifier overfits, tracking the
 //! validation loss (Spearman about +0.95).
 //!
-//! Both halves: REFERENCE.md's classifier (pooled output, dropout 0.3, linear head; lr 2e-5,
+//! Both halves: the paper's classifier (docs/reproduction.md study 3) (pooled output, dropout 0.3, linear head; lr 2e-5,
 //! batch 32, max length 128, one checkpoint per epoch) trained in Rust on a lid-embed encoder,
 //! writing a checkpoint series per seed, and the checkpoint-series sweep
 //! ([`crate::studies::series`]) measuring every checkpoint on the train, validation and test
@@ -93,7 +93,7 @@ pub struct EmowozSettings {
 }
 
 impl EmowozSettings {
-    /// REFERENCE.md study 3's settings for the encoder at `model`.
+    /// docs/reproduction.md study 3's settings for the encoder at `model`.
     pub fn paper(model: PathBuf) -> Self {
         Self {
             preset: "paper".into(),

@@ -1,5 +1,5 @@
 //! Comparing the local dimensions of two models on the same token positions of several corpora:
-//! the measurement of REFERENCE.md study 1, also behind `lid compare`.
+//! the measurement of docs/reproduction.md study 1, also behind `lid compare`.
 //!
 //! For each corpus: `M` sequences sampled from its held-out part (seed 778) are tokenised once;
 //! both models go through the same LID probe (same sequences, layer, filter, sampling seed, `N`,

@@ -1,4 +1,4 @@
-//! Settings of the fine-tuning shift study (REFERENCE.md study 1): one [`FinetuneSettings`]
+//! Settings of the fine-tuning shift study (docs/reproduction.md study 1): one [`FinetuneSettings`]
 //! resolved from a [`Preset`] plus command-line overrides, validated once, written whole into
 //! `config.json`.
 
@@ -93,7 +93,7 @@ pub struct FinetuneSettings {
 }
 
 impl FinetuneSettings {
-    /// The paper's settings (REFERENCE.md study 1) for `model`.
+    /// The paper's settings (docs/reproduction.md study 1) for `model`.
     pub fn paper(model: PathBuf, objective: Objective) -> Self {
         Self {
             preset: "paper".into(),

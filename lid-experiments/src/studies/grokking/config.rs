@@ -79,7 +79,7 @@ impl ModelConfig {
         v * d + self.max_positions * d + self.n_blocks * block + 2 * d + d * v + v
     }
 
-    /// The lid-train backbone of these sizes (REFERENCE.md study 4: pre-norm, GELU, LayerNorm eps
+    /// The lid-train backbone of these sizes (docs/reproduction.md study 4: pre-norm, GELU, LayerNorm eps
     /// 1e-5, embeddings scaled by `sqrt(d)`, causal attention, final LayerNorm).
     pub fn spec(&self) -> Spec {
         Spec::grokking(
@@ -118,7 +118,7 @@ pub enum ProbePositions {
     Operands,
 }
 
-/// LID probe settings (REFERENCE.md study 4, last paragraph). Defaults: the paper's.
+/// LID probe settings (docs/reproduction.md study 4, last paragraph). Defaults: the paper's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeConfig {
     /// Probe every this many steps (paper 500); step 0 is probed too.
@@ -216,7 +216,7 @@ impl Default for StudyConfig {
 }
 
 impl StudyConfig {
-    /// The paper's settings (REFERENCE.md study 4).
+    /// The paper's settings (docs/reproduction.md study 4).
     pub fn paper() -> Self {
         Self {
             preset: "paper".into(),

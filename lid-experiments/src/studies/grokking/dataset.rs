@@ -1,4 +1,4 @@
-//! The algorithmic datasets of the grokking study (REFERENCE.md study 4): binary operations on a
+//! The algorithmic datasets of the grokking study (docs/reproduction.md study 4): binary operations on a
 //! finite set, written as four-token sequences `[a, op, b, =]` whose label `c = a op b` is predicted
 //! at the last position.
 //!

@@ -9,7 +9,7 @@
 //! tabulates them across fractions and seeds; [`figures`] draws the curves with
 //! [`crate::run::plot`]. [`run_study`] does all of it into a [`RunFolder`].
 //!
-//! Presets: [`config::StudyConfig::paper`] (REFERENCE.md study 4 exactly; needs a GPU-sized budget),
+//! Presets: [`config::StudyConfig::paper`] (docs/reproduction.md study 4 exactly; needs a GPU-sized budget),
 //! [`config::StudyConfig::cpu`] (the paper's model and optimizer, p = 197 and seeds 46-50, two
 //! fractions and fewer steps: within 40 minutes on 2 cores), [`config::StudyConfig::quick`] (a small configuration
 //! that groks in a minute or two: the default suite's step) and [`config::StudyConfig::smoke`]

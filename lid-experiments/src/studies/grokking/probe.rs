@@ -1,4 +1,4 @@
-//! The LID probe of the grokking study (REFERENCE.md study 4): in eval mode, run sequences drawn from
+//! The LID probe of the grokking study (docs/reproduction.md study 4): in eval mode, run sequences drawn from
 //! a split through the model, take the output of the last block before the final LayerNorm at the
 //! chosen positions, deduplicate, keep `N` points in a seeded random order, and estimate local TwoNN
 //! dimensions (scikit-dimension 0.3.4 CDF, the paper's) over `L`-neighbourhoods, plus a global TwoNN.

@@ -1,4 +1,4 @@
-//! Checkpoint-series analysis (REFERENCE.md studies 2 and 3): the mean local LID of every
+//! Checkpoint-series analysis (docs/reproduction.md studies 2 and 3): the mean local LID of every
 //! checkpoint of a training run, seeds x steps, on the splits of a dataset, set against the task
 //! metric and the validation loss, as a sweep of independent units that shards over a cluster.
 //!

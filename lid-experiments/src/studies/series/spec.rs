@@ -236,7 +236,7 @@ pub struct SeedFile {
     pub path: PathBuf,
 }
 
-/// The LID probe of every unit (REFERENCE.md's pipeline; every value a parameter).
+/// The LID probe of every unit (docs/method.md's pipeline; every value a parameter).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProbeSpec {
