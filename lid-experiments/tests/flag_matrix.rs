@@ -38,7 +38,7 @@ const VALUES: [&str; 9] = [
 const LIMIT: Duration = Duration::from_secs(60);
 
 /// The `lid` subcommands under test (their minimal valid runs: [`base_args`]).
-const COMMANDS: [&str; 4] = ["estimate", "knn", "embed", "compare"];
+const COMMANDS: [&str; 5] = ["estimate", "knn", "embed", "compare", "profile"];
 
 struct Fixtures {
     cloud: PathBuf,
@@ -119,6 +119,21 @@ fn base_args(command: &str, f: &Fixtures) -> Vec<String> {
             "8".into(),
             "--max-length".into(),
             "64".into(),
+        ],
+        "profile" => vec![
+            "profile".into(),
+            "--model".into(),
+            s(&f.model),
+            "--corpus".into(),
+            s(&f.corpus),
+            "--out".into(),
+            "run".into(),
+            "--max-length".into(),
+            "64".into(),
+            "--n-points".into(),
+            "100".into(),
+            "--neighbors".into(),
+            "8".into(),
         ],
         other => panic!("no base invocation for {other}"),
     }

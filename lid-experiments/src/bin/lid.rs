@@ -2,7 +2,8 @@
 //! of a `lid embed` output folder), `knn` (the kNN graph of a cloud), `embed` (token vectors of a
 //! language model).
 //! Also `sweep` (local dimension over a series of checkpoints, in shards for job arrays), `compare`
-//! (two models on several corpora, ranked by SMD) and `export-gguf` (a GGUF model as f32).
+//! (two models on several corpora, ranked by SMD), `export-gguf` (a GGUF model as f32) and
+//! `profile` (the local dimension of every hidden state from one forward pass).
 //!
 //! To add a subcommand: a module in `src/cli/` with its `clap::Args` struct and a `run` function,
 //! a variant in [`Command`], and one match arm. This file is the `anyhow` edge: the library returns
@@ -10,7 +11,7 @@
 
 use clap::{Parser, Subcommand};
 use lid_experiments::cli::sweep;
-use lid_experiments::cli::{compare, embed, estimate, export, knn};
+use lid_experiments::cli::{compare, embed, estimate, export, knn, profile};
 
 /// Local intrinsic dimensions of point clouds and of contextual token embeddings
 /// (Ruppik et al., "Less is More", NeurIPS 2025).
@@ -36,6 +37,9 @@ enum Command {
     Compare(compare::CompareArgs),
     /// A GGUF model dequantised to an f32 Hugging Face directory.
     ExportGguf(export::ExportArgs),
+    /// The mean local dimension of every hidden state of a model on a corpus, from one forward
+    /// pass: a table and a figure against depth.
+    Profile(profile::ProfileArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,6 +51,7 @@ fn main() -> anyhow::Result<()> {
         Command::Sweep(args) => sweep::run(args)?,
         Command::Compare(args) => compare::run(args)?,
         Command::ExportGguf(args) => export::run(args)?,
+        Command::Profile(args) => profile::run(args)?,
     }
     Ok(())
 }

@@ -9,6 +9,8 @@
 //! - [`sweep`]: `lid sweep`, checkpoint-series sweeps in shards (units, run, merge).
 //! - [`compare`]: `lid compare`, two models' local dimensions on several corpora, ranked by SMD.
 //! - [`export`]: `lid export-gguf`, a GGUF model dequantised to an f32 Hugging Face directory.
+//! - [`profile`]: `lid profile`, the mean local dimension of every hidden state from one forward
+//!   pass.
 //! - [`stdout`]: the one writer of standard output ([`crate::outln!`]): a closed pipe ends a command
 //!   quietly, as it does a Unix tool.
 //!
@@ -24,6 +26,7 @@ pub mod estimate;
 pub mod export;
 pub mod input;
 pub mod knn;
+pub mod profile;
 pub mod stdout;
 pub mod sweep;
 
