@@ -9,9 +9,10 @@
 //! row for layer `i` is the number `lid estimate DIR/vectors --layer i` gives.
 //!
 //! Outputs, in a run folder (`--out`, new or empty): `profile.csv` and `profile.md` (layer, points,
-//! mean, std, median, quartiles, 5 % and 95 % quantiles), `profile.png|svg` (mean ± std against
-//! depth), `layers/layer-<i>.json` (each layer's full `lid estimate` report), `config.json` and
-//! `COMPLETE`. The token vectors (`vectors/`) are removed at the end unless `--keep-vectors`.
+//! mean, std, median, quartiles, 5 % and 95 % quantiles), `profile.png|svg` (mean, median and
+//! quartiles against depth), `layers/layer-<i>.json` (each layer's full `lid estimate` report),
+//! `config.json` and `COMPLETE`. The token vectors (`vectors/`) are removed at the end unless
+//! `--keep-vectors`.
 
 use std::path::PathBuf;
 
@@ -180,18 +181,28 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
         .model
         .file_name()
         .map_or_else(|| s(&args.model), |n| n.to_string_lossy().into_owned());
-    let plot = LinePlot {
-        title: format!("Mean local dimension by depth: {name}"),
-        x_label: "hidden state (0 = embedding output)".into(),
-        y_label: "mean local LID ± std over tokens".into(),
-        integer_x: true,
-        series: vec![Series::band(
-            name,
+    // Mean, median and quartiles: local estimates are skewed (a few tokens in near-duplicate
+    // neighbourhoods reach far above the rest), so a mean +- std band would mislead.
+    let line = |label: &str, value: &dyn Fn(&LayerRow) -> f64| {
+        Series::line(
+            label,
             &rows
                 .iter()
-                .map(|r| (r.layer as f64, r.mean, r.std))
+                .map(|r| (r.layer as f64, value(r)))
                 .collect::<Vec<_>>(),
-        )],
+        )
+    };
+    let plot = LinePlot {
+        title: format!("Local dimension by depth: {name}"),
+        x_label: "hidden state (0 = embedding output)".into(),
+        y_label: "local LID over tokens".into(),
+        integer_x: true,
+        series: vec![
+            line("mean", &|r| r.mean),
+            line("median", &|r| r.median),
+            line("25 % quantile", &|r| r.quartiles.0),
+            line("75 % quantile", &|r| r.quartiles.1),
+        ],
         reference_lines: Vec::new(),
         y_range: None,
     };
