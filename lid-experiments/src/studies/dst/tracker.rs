@@ -180,11 +180,13 @@ pub fn apply(
 
 /// Whether two states agree on every slot (values compared case-insensitively, trimmed).
 pub fn same_state(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> bool {
-    let norm = |m: &BTreeMap<String, String>| -> BTreeMap<String, String> {
-        m.iter()
-            .map(|(k, v)| (k.clone(), v.trim().to_lowercase()))
-            .collect()
-    };
+    a.len() == b.len() && a.iter().all(|(k, v)| same_value(Some(v), b.get(k)))
+}
+
+/// Whether two optional slot values agree: both absent, or equal case-insensitively after
+/// trimming (the comparison of [`same_state`], slot by slot).
+fn same_value(a: Option<&String>, b: Option<&String>) -> bool {
+    let norm = |v: Option<&String>| v.map(|v| v.trim().to_lowercase());
     norm(a) == norm(b)
 }
 
@@ -322,12 +324,6 @@ impl DstTask {
             slot_accuracy: slot_values as f64 / (examples.len() * self.slots.len()).max(1) as f64,
         })
     }
-}
-
-/// Whether two optional slot values agree as [`same_state`] compares them.
-fn same_value(a: Option<&String>, b: Option<&String>) -> bool {
-    let norm = |v: Option<&String>| v.map(|v| v.trim().to_lowercase());
-    norm(a) == norm(b)
 }
 
 /// Label-level counts behind the diagnostics of [`Scores`]: each turn judged on its own labels,
