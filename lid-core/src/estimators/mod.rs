@@ -127,6 +127,23 @@ pub(crate) fn check_graph_on_cloud(cloud: &PointCloud<'_>, graph: &KnnGraph) -> 
     Ok(())
 }
 
+/// Smooths pointwise estimates over a kNN graph: each value becomes the mean of itself and its `k`
+/// neighbours' values (scikit-dimension `fit_pw(smooth=True)`), what the estimators' `smooth`
+/// setting does. For callers that need both the raw and the smoothed values from one graph.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] when `values` does not hold one value per point of `graph`.
+pub fn smooth_pointwise(values: &[f64], graph: &KnnGraph) -> Result<Vec<f64>> {
+    if values.len() != graph.n_points() {
+        return Err(Error::ShapeMismatch {
+            what: "pointwise values and kNN graph",
+            expected: format!("{} values, one per point of the graph", graph.n_points()),
+            got: format!("{} values", values.len()),
+        });
+    }
+    Ok(smooth_over_graph(values, graph))
+}
+
 /// Mean of `values[i]` and the values of its neighbours (scikit-dimension `fit_pw(smooth=True)`:
 /// the point itself is included, so each mean is over `k + 1` values).
 pub(crate) fn smooth_over_graph(values: &[f64], graph: &KnnGraph) -> Vec<f64> {
