@@ -11,7 +11,7 @@ use lid_experiments::studies::grokking::dataset::{
 };
 use lid_experiments::studies::grokking::probe::split_probe;
 use lid_experiments::studies::grokking::train::{
-    new_model, run_training, train_config, MetricsRow,
+    new_model, run_training, train_config, MetricsRow, Start,
 };
 
 #[test]
@@ -142,7 +142,7 @@ fn short_training_reduces_training_loss() {
         &config,
         &ds,
         dir.path(),
-        false,
+        Start::Fresh,
         &DeviceKind::Cpu,
         &mut |_| {},
     )
@@ -194,7 +194,7 @@ fn resumed_run_equals_uninterrupted_run() {
         &config,
         &ds,
         &dir.path().join("a"),
-        false,
+        Start::Fresh,
         &DeviceKind::Cpu,
         &mut |_| {},
     )
@@ -207,7 +207,7 @@ fn resumed_run_equals_uninterrupted_run() {
         &config,
         &ds,
         &resumed_dir,
-        true,
+        Start::Resume,
         &DeviceKind::Cpu,
         &mut |_| {},
     )
@@ -373,7 +373,7 @@ fn sharded_study_merges_to_the_unsharded_result() {
     let (whole, _) = run_study(
         &config,
         RunFolder::create(dir.path().join("whole"), "grokking").unwrap(),
-        false,
+        Start::Fresh,
         &DeviceKind::Cpu,
         &mut |_| {},
     )
@@ -464,7 +464,7 @@ fn runs_side_by_side_give_the_same_bytes_on_any_thread_count() {
                 run_study(
                     &config,
                     RunFolder::create(&out, "grokking").unwrap(),
-                    false,
+                    Start::Fresh,
                     &DeviceKind::Cpu,
                     &mut |l| lines.push(l.to_string()),
                 )
@@ -630,4 +630,55 @@ fn refused_resume_of_an_interrupted_folder_touches_nothing() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(out.join("COMPLETE").is_file());
     assert_eq!(std::fs::read(out.join("summary.csv")).unwrap(), summary);
+}
+
+/// `--extend`: a finished run of 40 steps trained on to 80 gives the same metrics and summaries,
+/// byte for byte, as a run of 80 steps from the start; extending to fewer steps, with another
+/// setting, or a folder without a run is refused before anything in it changes.
+#[test]
+fn extended_run_equals_a_longer_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (short, long) = (dir.path().join("short"), dir.path().join("long"));
+    let ok = |o: std::process::Output| {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    ok(grokking_cli(&short, &["--steps", "40"]));
+    let before = tree_bytes(&short);
+    refused(
+        &grokking_cli(&short, &["--extend", "--steps", "20"]),
+        &["--steps", "started for 40 steps", "longer, not shorter"],
+    );
+    assert!(
+        tree_bytes(&short) == before,
+        "--steps 20 changed the folder"
+    );
+    refused(
+        &grokking_cli(&short, &["--extend", "--steps", "80", "--p", "29"]),
+        &[
+            "--out",
+            "other settings",
+            "settings.study.p: 23 there, 29 asked for",
+        ],
+    );
+    assert!(tree_bytes(&short) == before, "--p 29 changed the folder");
+    refused(
+        &grokking_cli(&dir.path().join("none"), &["--extend", "--steps", "80"]),
+        &["--out", "no run of grokking"],
+    );
+    ok(grokking_cli(&short, &["--extend", "--steps", "80"]));
+    ok(grokking_cli(&long, &["--steps", "80"]));
+    assert!(short.join("COMPLETE").is_file());
+    for file in [
+        "summary.csv",
+        "fractions.csv",
+        "runs/frac0.50_seed46/metrics.csv",
+    ] {
+        let (a, b) = (
+            std::fs::read_to_string(short.join(file)).unwrap(),
+            std::fs::read_to_string(long.join(file)).unwrap(),
+        );
+        assert_eq!(a, b, "{file}");
+    }
+    let metrics = std::fs::read_to_string(short.join("runs/frac0.50_seed46/metrics.csv")).unwrap();
+    assert!(metrics.lines().last().unwrap().starts_with("80,"));
 }

@@ -252,12 +252,63 @@ impl Trainer {
     /// # Errors
     /// A checkpoint written under other settings (its fingerprint differs), unreadable files.
     pub fn resume(&mut self, dir: &Path, task: &dyn Task) -> Result<Option<u64>> {
+        let want = self.config.fingerprint(task);
+        self.resume_with(dir, &want)
+    }
+
+    /// Continues a run that was started for `written_steps` updates, every other setting equal to
+    /// this trainer's, up to this trainer's `config.steps` (at least `written_steps`): a finished
+    /// run trained further, or an interrupted one finished at a larger count. The result equals a
+    /// run of `config.steps` from the start, because nothing else in a run depends on its step
+    /// count: batches and dropout masks are functions of the seed and the step, and the schedule's
+    /// span is a setting of its own ([`crate::optim::Schedule`]; a schedule derived from the step
+    /// count differs, and the checkpoint is then refused as written under other settings). The
+    /// one exception is the evaluation that ends every run: it coincides with a scheduled one only
+    /// when `written_steps` is a multiple of `eval_every`, which is therefore required. Returns
+    /// the checkpoint's step.
+    ///
+    /// # Errors
+    /// `written_steps` above `config.steps` or off the evaluation interval, a checkpoint written
+    /// under other settings, unreadable files.
+    pub fn extend(
+        &mut self,
+        dir: &Path,
+        task: &dyn Task,
+        written_steps: u64,
+    ) -> Result<Option<u64>> {
+        if written_steps > self.config.steps {
+            return Err(Error::setting(
+                "steps",
+                format!(
+                    "{} is fewer than the {written_steps} the run was started with; a run can be extended, not shortened",
+                    self.config.steps
+                ),
+            ));
+        }
+        if let Some(every) = self.config.eval_every {
+            if !written_steps.is_multiple_of(every) {
+                return Err(Error::setting(
+                    "steps",
+                    format!(
+                        "the run was started for {written_steps} updates, not a multiple of the evaluation interval {every}: its last evaluation is not one a longer run makes, so extending it would not equal a longer run"
+                    ),
+                ));
+            }
+        }
+        let written = TrainConfig {
+            steps: written_steps,
+            ..self.config.clone()
+        };
+        let want = written.fingerprint(task);
+        self.resume_with(dir, &want)
+    }
+
+    fn resume_with(&mut self, dir: &Path, want: &str) -> Result<Option<u64>> {
         remove_partial_checkpoints(dir)?;
         let Some((_, latest)) = checkpoint::list_checkpoints(dir).pop() else {
             return Ok(None);
         };
         let (state, records) = checkpoint::read_state_records(&latest)?;
-        let want = self.config.fingerprint(task);
         if state.fingerprint != want {
             return Err(Error::Invalid(format!(
                 "{} was written under other settings (fingerprint {} vs {want}); use another output folder or the same settings",

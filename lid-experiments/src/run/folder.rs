@@ -177,48 +177,78 @@ impl RunFolder {
         study: &str,
         settings: &T,
     ) -> Result<Self> {
-        let root = path.into();
+        Self::reopen_matching(path.into(), study, settings, Reopen::Resume)
+    }
+
+    /// Reopens the folder of a run of `study`, finished or not, to train it further (grokking's
+    /// `--extend`): `written` must equal the settings recorded in its `config.json` (the caller
+    /// builds them from the new settings with the recorded step count). The checks are
+    /// [`RunFolder::resume_matching`]'s, except that a finished folder is accepted; its
+    /// [`COMPLETE_MARKER`] is removed only after they pass, and a missing or empty folder is refused
+    /// (there is nothing to extend).
+    ///
+    /// # Errors
+    /// As [`RunFolder::resume_matching`].
+    pub fn extend_matching<T: Serialize>(
+        path: impl Into<PathBuf>,
+        study: &str,
+        written: &T,
+    ) -> Result<Self> {
+        Self::reopen_matching(path.into(), study, written, Reopen::Extend)
+    }
+
+    /// The value at JSON `pointer` (e.g. `/study/steps`) of the settings recorded in the
+    /// `config.json` of `study`'s run folder `path`.
+    ///
+    /// # Errors
+    /// [`Error::Flag`] naming `--out` when the folder holds no readable `config.json` of `study` or
+    /// its settings have no such value.
+    pub fn recorded_setting(path: &Path, study: &str, pointer: &str) -> Result<serde_json::Value> {
+        let refuse = |reason: String| Error::flag("--out", path.display(), reason);
+        if !path.join(CONFIG_FILE).is_file() {
+            return Err(refuse(format!("holds no run of {study} (no {CONFIG_FILE})")));
+        }
+        let recorded = read_recorded(path, study).map_err(refuse)?;
+        recorded
+            .get("settings")
+            .and_then(|s| s.pointer(pointer))
+            .cloned()
+            .ok_or_else(|| refuse(format!("its {CONFIG_FILE} records no settings{pointer}")))
+    }
+
+    fn reopen_matching<T: Serialize>(
+        root: PathBuf,
+        study: &str,
+        settings: &T,
+        how: Reopen,
+    ) -> Result<Self> {
         let wanted = as_recorded(settings, &root)?;
         let is_empty_dir = root.is_dir()
             && std::fs::read_dir(&root)
                 .map_err(|e| Error::io(&root, e))?
                 .next()
                 .is_none();
-        if !root.exists() || is_empty_dir {
-            return Self::create(root, study);
-        }
         let refuse = |reason: String| Error::flag("--out", root.display(), reason);
+        if !root.exists() || is_empty_dir {
+            return match how {
+                Reopen::Resume => Self::create(root, study),
+                Reopen::Extend => Err(refuse(format!(
+                    "holds no run of {study} to extend (give the folder of a finished or \
+                     interrupted run)"
+                ))),
+            };
+        }
         if !root.is_dir() {
             return Err(refuse("exists and is not a folder".into()));
         }
         // Locked before it is read: a run still writing into it is refused, not checked halfway.
         let lock = lock_folder(&root)?;
-        if is_complete(&root) {
+        if how == Reopen::Resume && is_complete(&root) {
             return Err(refuse(
                 "the run is complete; nothing to resume (give another --out to run again)".into(),
             ));
         }
-        let config = root.join(CONFIG_FILE);
-        let recorded: serde_json::Value = match std::fs::read_to_string(&config) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| {
-                refuse(format!(
-                    "its {CONFIG_FILE} is not readable ({e}); refusing to write into the folder"
-                ))
-            })?,
-            Err(_) => {
-                return Err(refuse(format!(
-                    "is not empty and is not a run folder of {study} (no {CONFIG_FILE}); refusing \
-                     to write into it (give a new folder, or the folder of an interrupted {study} run)"
-                )))
-            }
-        };
-        let recorded_study = recorded.get("study").and_then(|s| s.as_str());
-        if recorded_study != Some(study) {
-            return Err(refuse(format!(
-                "holds a run of {}, not of {study}; refusing to write into it",
-                recorded_study.unwrap_or("an unknown study")
-            )));
-        }
+        let recorded = read_recorded(&root, study).map_err(refuse)?;
         let mut differences = Vec::new();
         json_differences(
             recorded.get("settings").unwrap_or(&serde_json::Value::Null),
@@ -227,11 +257,22 @@ impl RunFolder {
             &mut differences,
         );
         if !differences.is_empty() {
-            return Err(refuse(format!(
-                "the interrupted run has other settings ({}); resume it with the settings it was \
-                 started with, or give another --out",
-                differences.join("; ")
-            )));
+            return Err(refuse(match how {
+                Reopen::Resume => format!(
+                    "the interrupted run has other settings ({}); resume it with the settings it \
+                     was started with, or give another --out",
+                    differences.join("; ")
+                ),
+                Reopen::Extend => format!(
+                    "the run has other settings than the step count ({}); extend it with the \
+                     settings it was started with, or give another --out",
+                    differences.join("; ")
+                ),
+            }));
+        }
+        let marker = root.join(COMPLETE_MARKER);
+        if how == Reopen::Extend && marker.exists() {
+            std::fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;
         }
         Ok(Self::at(root, study, lock))
     }
@@ -395,6 +436,40 @@ impl RunFolder {
 /// an `f32` setting becomes the `f64` of its exact value there (`0.30000001192092896`), while
 /// `to_string` alone would write the `f32`'s shortest form (`0.3`), and an unchanged setting would
 /// be refused as different (found by the dst/emowoz kill-and-resume tests).
+/// What [`RunFolder::reopen_matching`] reopens a folder for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reopen {
+    /// An interrupted run, with the same settings.
+    Resume,
+    /// A run, finished or not, trained to more steps.
+    Extend,
+}
+
+/// The `config.json` of `study`'s run folder `root`, or why it is not one (for a refusal naming
+/// `--out`).
+fn read_recorded(root: &Path, study: &str) -> std::result::Result<serde_json::Value, String> {
+    let config = root.join(CONFIG_FILE);
+    let recorded: serde_json::Value = match std::fs::read_to_string(&config) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| {
+            format!("its {CONFIG_FILE} is not readable ({e}); refusing to write into the folder")
+        })?,
+        Err(_) => {
+            return Err(format!(
+                "is not empty and is not a run folder of {study} (no {CONFIG_FILE}); refusing \
+                 to write into it (give a new folder, or the folder of an interrupted {study} run)"
+            ))
+        }
+    };
+    let recorded_study = recorded.get("study").and_then(|s| s.as_str());
+    if recorded_study != Some(study) {
+        return Err(format!(
+            "holds a run of {}, not of {study}; refusing to write into it",
+            recorded_study.unwrap_or("an unknown study")
+        ));
+    }
+    Ok(recorded)
+}
+
 fn as_recorded<T: Serialize>(value: &T, root: &Path) -> Result<serde_json::Value> {
     let path = root.join(CONFIG_FILE);
     let value = serde_json::to_value(value).map_err(|e| Error::json(&path, e))?;

@@ -42,7 +42,7 @@ use analysis::{
 use config::{Preset, ProbePositions, StudyConfig};
 use dataset::{GrokDataset, Operation};
 use figures::FractionRuns;
-use train::{run_training, MetricsRow};
+use train::{run_training, MetricsRow, Start};
 
 use crate::error::{Error, Result};
 use crate::run::folder::FigureRef;
@@ -63,6 +63,17 @@ pub struct GrokkingArgs {
     /// Continue the runs of the folder given with --out from their checkpoints.
     #[arg(long)]
     pub resume: bool,
+    /// Train the runs of the folder given with --out, finished or not, on to the larger --steps
+    /// given, every other setting as recorded: the result equals a run of that many steps from the
+    /// start (the schedule's span does not depend on the step count). The folder's report is
+    /// replaced when the longer runs finish.
+    #[arg(
+        long,
+        requires = "out",
+        requires = "steps",
+        conflicts_with_all = ["resume", "task_index", "task_count", "merge", "time_steps"]
+    )]
+    pub extend: bool,
     /// Override the operation.
     #[arg(long, value_enum)]
     pub operation: Option<Operation>,
@@ -221,12 +232,36 @@ pub fn run_cli(args: &GrokkingArgs) -> Result<()> {
         );
         return Ok(());
     }
+    let device = args.device.to_string();
+    let mut start = Start::resume_if(args.resume);
     let folder = match (&args.out, args.resume) {
-        (Some(out), true) => RunFolder::resume_matching(
-            out,
-            "grokking",
-            &Settings::of(&config, &args.device.to_string()),
-        )?,
+        (Some(out), _) if args.extend => {
+            let written_steps = RunFolder::recorded_setting(out, "grokking", "/study/steps")?
+                .as_u64()
+                .ok_or_else(|| {
+                    Error::flag(
+                        "--out",
+                        out.display(),
+                        "its config.json records no step count",
+                    )
+                })?;
+            if written_steps > config.steps {
+                return Err(Error::flag(
+                    "--steps",
+                    config.steps,
+                    format!("the runs in --out were started for {written_steps} steps; --extend trains longer, not shorter"),
+                ));
+            }
+            start = Start::Extend { written_steps };
+            let written = StudyConfig {
+                steps: written_steps,
+                ..config.clone()
+            };
+            RunFolder::extend_matching(out, "grokking", &Settings::of(&written, &device))?
+        }
+        (Some(out), true) => {
+            RunFolder::resume_matching(out, "grokking", &Settings::of(&config, &device))?
+        }
         (None, true) => {
             return Err(Error::flag(
                 "--resume",
@@ -239,7 +274,7 @@ pub fn run_cli(args: &GrokkingArgs) -> Result<()> {
     };
     let path = folder.path().to_path_buf();
     let (result, _) = crate::cli::with_threads(args.threads, || {
-        run_study(&config, folder, args.resume, &args.device, &mut |msg| {
+        run_study(&config, folder, start, &args.device, &mut |msg| {
             eprintln!("{msg}")
         })
     })??;
@@ -336,7 +371,7 @@ fn run_one(
     config: &StudyConfig,
     unit: &RunUnit,
     dir: &std::path::Path,
-    resume: bool,
+    start: Start,
     device: &lid_embed::DeviceKind,
     log: &mut dyn FnMut(&str),
 ) -> Result<RunOutcome> {
@@ -363,7 +398,7 @@ fn run_one(
             ));
         }
     };
-    let rows = run_training(config, &dataset, dir, resume, device, &mut progress)?;
+    let rows = run_training(config, &dataset, dir, start, device, &mut progress)?;
     let summary = summarise_run(
         unit.fraction,
         unit.seed,
@@ -401,7 +436,7 @@ pub fn run_runs(
             let dir = out
                 .join("runs")
                 .join(format!("frac{:.2}_seed{}", unit.fraction, unit.seed));
-            run_one(config, unit, &dir, true, device, &mut |m| {
+            run_one(config, unit, &dir, Start::Resume, device, &mut |m| {
                 (log.borrow_mut())(m)
             })
         },
@@ -472,7 +507,8 @@ impl<'a> Settings<'a> {
 }
 
 /// Runs every (fraction, seed) of `config` into `folder` (see the module docs for its files) and
-/// finishes it; with `resume`, runs continue from their checkpoints in the folder.
+/// finishes it; runs start as `start` says (from their checkpoints in the folder when resumed or
+/// extended).
 ///
 /// On the CPU the runs go side by side on the current rayon pool's threads, as many at once as it
 /// has threads, each on its share ([`side_by_side`]); every output is the same, byte for byte,
@@ -483,7 +519,7 @@ impl<'a> Settings<'a> {
 pub fn run_study(
     config: &StudyConfig,
     mut folder: RunFolder,
-    resume: bool,
+    start: Start,
     device: &lid_embed::DeviceKind,
     log: &mut dyn FnMut(&str),
 ) -> Result<(StudyResult, StudySummary)> {
@@ -498,7 +534,7 @@ pub fn run_study(
         max_jobs,
         |_, unit, log| {
             let dir = folder.dir(&format!("runs/{}", unit.key()))?;
-            run_one(config, unit, &dir, resume, device, log)
+            run_one(config, unit, &dir, start, device, log)
         },
         log,
     )?;
@@ -685,7 +721,13 @@ impl Study for Grokking {
             crate::run::Preset::Paper => return Err(crate::studies::paper_needs_data(self.name())),
         }
         .resolve()?;
-        run_study(&config, folder, resume, &lid_embed::DeviceKind::Cpu, log)
-            .map(|(_, summary)| summary)
+        run_study(
+            &config,
+            folder,
+            Start::resume_if(resume),
+            &lid_embed::DeviceKind::Cpu,
+            log,
+        )
+        .map(|(_, summary)| summary)
     }
 }

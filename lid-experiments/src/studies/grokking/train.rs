@@ -267,7 +267,34 @@ pub fn train_config(config: &StudyConfig, seed: u64) -> TrainConfig {
     }
 }
 
-/// Runs (or resumes) one training run on `dataset` and writes `metrics.csv` and lid-train's
+/// How a training run starts in its folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// From step 0.
+    Fresh,
+    /// From the latest checkpoint in the folder, written under the same settings (a killed run).
+    Resume,
+    /// From the latest checkpoint of a run started for `written_steps` steps, every other setting
+    /// the same, on to the configured step count ([`lid_train::train::Trainer::extend`]): the result
+    /// equals a run of that count from the start.
+    Extend {
+        /// The step count the run in the folder was started with.
+        written_steps: u64,
+    },
+}
+
+impl Start {
+    /// [`Start::Resume`] when `resume`, else [`Start::Fresh`].
+    pub fn resume_if(resume: bool) -> Self {
+        if resume {
+            Self::Resume
+        } else {
+            Self::Fresh
+        }
+    }
+}
+
+/// Runs (resumes, extends) one training run on `dataset` and writes `metrics.csv` and lid-train's
 /// checkpoints into `dir`. `progress` is called with every new metrics row.
 ///
 /// # Errors
@@ -276,7 +303,7 @@ pub fn run_training(
     config: &StudyConfig,
     dataset: &GrokDataset,
     dir: &Path,
-    resume: bool,
+    start: Start,
     device: &lid_embed::DeviceKind,
     progress: &mut dyn FnMut(&MetricsRow),
 ) -> Result<Vec<MetricsRow>> {
@@ -299,8 +326,14 @@ pub fn run_training(
     };
     let mut trainer = Trainer::new(model, train_config(config, dataset.seed), None)?;
     let training = dir.join("training");
-    if resume {
-        trainer.resume(&training, &task)?;
+    match start {
+        Start::Fresh => {}
+        Start::Resume => {
+            trainer.resume(&training, &task)?;
+        }
+        Start::Extend { written_steps } => {
+            trainer.extend(&training, &task, written_steps)?;
+        }
     }
     trainer.run(&task, Some(&training), None, &mut |e| {
         if let Event::Step(r) = e {
