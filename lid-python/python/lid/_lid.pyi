@@ -1,0 +1,41 @@
+"""Type stubs of the native module ``lid._lid`` (Rust, PyO3). Call the wrappers in ``lid``."""
+
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+def local_dimensions(
+    x: npt.NDArray[np.float32],
+    neighbors: int,
+    estimator: str,
+    cdf: str,
+    discard: float,
+    knn: str,
+    dedup: bool,
+    sample: Optional[int],
+    seed: int,
+    smooth: bool,
+    near_duplicate_threshold: float,
+) -> Tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int64],
+    Dict[str, Any],
+    Optional[npt.NDArray[np.float64]],
+]: ...
+def global_dimension(
+    x: npt.NDArray[np.float32],
+    estimator: str,
+    cdf: str,
+    discard: float,
+    knn: str,
+    dedup: bool,
+    sample: Optional[int],
+    seed: int,
+    neighbors: Optional[int],
+) -> Tuple[float, int, int, Optional[float]]: ...
+def knn(
+    x: npt.NDArray[np.float32], k: int, knn: str
+) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]: ...
