@@ -212,6 +212,7 @@ pub fn run(args: &CompareArgs) -> Result<()> {
         headline: top,
         table_markdown: Some(markdown.clone()),
         figures: Vec::new(),
+        direction: None,
     })?;
     folder.finish()?;
     crate::outln!("{markdown}");

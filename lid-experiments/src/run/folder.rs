@@ -94,6 +94,42 @@ pub struct StudySummary {
     pub table_markdown: Option<String>,
     /// The figures that carry the result.
     pub figures: Vec<FigureRef>,
+    /// Whether the run shows the paper's effect in direction, by the study's fixed rule (`None`
+    /// for runs without a paper effect, such as the estimator validation).
+    #[serde(default)]
+    pub direction: Option<Direction>,
+}
+
+/// Whether a study run shows the paper's effect in direction, by a rule fixed per study before
+/// the quick presets were run (docs/reproduction.md, "Direction at a preset"): the suite report
+/// states it in one line, so that a preset too small for the effect says so.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Direction {
+    /// The rule holds.
+    pub shown: bool,
+    /// The rule and the values it was checked on, one sentence.
+    pub line: String,
+}
+
+impl Direction {
+    /// `shown` with the sentence `line`.
+    pub fn new(shown: bool, line: impl Into<String>) -> Self {
+        Self {
+            shown,
+            line: line.into(),
+        }
+    }
+
+    /// The line of the suite report: `**Paper's direction: shown.** ...` or `**Paper's direction:
+    /// not shown at this preset.** ...`.
+    pub fn markdown(&self) -> String {
+        let verdict = if self.shown {
+            "shown"
+        } else {
+            "not shown at this preset"
+        };
+        format!("**Paper's direction: {verdict}.** {}", self.line)
+    }
 }
 
 impl RunFolder {
@@ -206,7 +242,9 @@ impl RunFolder {
     pub fn recorded_setting(path: &Path, study: &str, pointer: &str) -> Result<serde_json::Value> {
         let refuse = |reason: String| Error::flag("--out", path.display(), reason);
         if !path.join(CONFIG_FILE).is_file() {
-            return Err(refuse(format!("holds no run of {study} (no {CONFIG_FILE})")));
+            return Err(refuse(format!(
+                "holds no run of {study} (no {CONFIG_FILE})"
+            )));
         }
         let recorded = read_recorded(path, study).map_err(refuse)?;
         recorded

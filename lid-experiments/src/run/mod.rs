@@ -34,7 +34,7 @@ pub mod suite;
 pub mod table;
 
 pub use aggregate::MeanStd;
-pub use folder::{RunFolder, StudySummary, COMPLETE_MARKER};
+pub use folder::{Direction, RunFolder, StudySummary, COMPLETE_MARKER};
 pub use lid_embed::output::atomic;
 pub use metadata::RunMetadata;
 pub use preset::Preset;

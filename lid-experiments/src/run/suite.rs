@@ -160,6 +160,9 @@ pub fn suite_report(preset: Preset, entries: &[SuiteEntry]) -> String {
         match &e.outcome {
             Ok(s) => {
                 out.push_str(&format!("## {}\n\n{}\n\n", s.title, s.headline));
+                if let Some(d) = &s.direction {
+                    out.push_str(&format!("{}\n\n", d.markdown()));
+                }
                 if let Some(table) = &s.table_markdown {
                     out.push_str(table);
                     out.push('\n');
@@ -233,6 +236,7 @@ mod tests {
                     file: "f.png".into(),
                     caption: "a figure".into(),
                 }],
+                direction: Some(crate::run::Direction::new(false, "Rule: a fake one.")),
             };
             // A failing study has written its summary already: without the marker it must not
             // appear in the report.
@@ -267,6 +271,10 @@ mod tests {
         assert!(report.contains("(quick presets)"), "{report}");
         assert!(report.contains("## Fake good") && report.contains("mean LID 7.25"));
         assert!(report.contains("![a figure](good/f.png)"), "{report}");
+        assert!(
+            report.contains("**Paper's direction: not shown at this preset.** Rule: a fake one."),
+            "{report}"
+        );
         assert!(report.contains("## broken") && report.contains("Not finished"));
         assert!(report.contains("incomplete"), "{report}");
         assert_eq!(report.matches("mean LID 7.25").count(), 1, "{report}");

@@ -13,7 +13,8 @@ use lid_train::train::{Event, Task, TrainConfig, Trainer};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::run::{RunFolder, StudySummary};
+use crate::run::{Direction, RunFolder, StudySummary};
+use crate::studies::series::analysis::SeriesAnalysis;
 use crate::studies::series::spec::{
     AnalysisSpec, CheckpointSource, DataSource, DataSpec, LidTrainMetrics, MetricSource, ProbeSpec,
     SeriesSpec, SplitFile,
@@ -273,6 +274,9 @@ pub struct SeriesStudy<'a> {
     pub header: &'a str,
     /// Further numbers of the study.
     pub facts: Vec<StudyFact>,
+    /// The study's rule for the paper's direction (docs/reproduction.md, "Direction at a
+    /// preset"), applied to the series' analysis.
+    pub direction: fn(&SeriesAnalysis) -> Direction,
 }
 
 /// `summary.json` of a trained-series study: the sweep's summary and the study's facts.
@@ -312,6 +316,7 @@ pub fn finish_series_study(
     let mut summary = merged.summary.clone();
     summary.study.study = study.study.into();
     summary.study.title = study.title.into();
+    summary.study.direction = Some((study.direction)(&summary.analysis));
     summary.study.headline = format!(
         "{}{facts} ({}). Wall clock {:.0} s.",
         summary.study.headline,

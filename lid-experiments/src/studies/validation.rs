@@ -711,6 +711,7 @@ pub fn write_run(
         ),
         table_markdown: Some(accuracy_md),
         figures,
+        direction: None,
     };
     folder.write_summary(&summary)?;
     folder.finish()?;

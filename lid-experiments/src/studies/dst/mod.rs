@@ -46,8 +46,9 @@ use serde::{Deserialize, Serialize};
 use tracker::{encode, DstTask, CLASSES};
 
 use crate::error::{ensure, Result};
-use crate::run::{RunFolder, StudySummary};
+use crate::run::{Direction, RunFolder, StudySummary};
 use crate::studies::models::prepare_model;
+use crate::studies::series::analysis::SeriesAnalysis;
 use crate::studies::series::data::{separator, turn_texts};
 use crate::studies::series::spec::ProbeSpec;
 use crate::studies::trained_series::{
@@ -656,9 +657,38 @@ pub fn run_study(
             paper: "paper, TripPy-R on MultiWOZ 2.1: Spearman(mean LID on the training split, JGA) about -0.98; LID stabilises when JGA saturates, about 25k steps, validation loss bottoms out earlier, about 7.5k",
             header: &header,
             facts,
+            direction,
         },
         started,
         log,
+    )
+}
+
+/// The paper's direction (docs/reproduction.md, "Direction at a preset"): the seed-mean JGA rises
+/// by at least 0.1 from step 0 to the last checkpoint, and Spearman(LID of the headline split,
+/// JGA) is negative.
+fn direction(a: &SeriesAnalysis) -> Direction {
+    let (first, last) = match (a.metric.first(), a.metric.last()) {
+        (Some(f), Some(l)) => (f.mean, l.mean),
+        _ => {
+            return Direction::new(
+                false,
+                "Rule: JGA rises by >= 0.1 and Spearman(LID, JGA) < 0; the series has no JGA.",
+            )
+        }
+    };
+    let rho = a
+        .analysed()
+        .and_then(|s| s.spearman_lid_metric)
+        .map(|c| c.spearman);
+    let shown = last - first >= 0.1 && rho.is_some_and(|r| r < 0.0);
+    Direction::new(
+        shown,
+        format!(
+            "Rule: JGA rises by >= 0.1 and Spearman({} LID, JGA) < 0; JGA {first:.3} -> {last:.3}, Spearman {}.",
+            a.analysed_split,
+            rho.map_or_else(|| "not computed".to_string(), |r| format!("{r:+.2}"))
+        ),
     )
 }
 
@@ -681,6 +711,41 @@ pub fn class_weights(none_weight: f32) -> Vec<f32> {
 mod tests {
     use super::*;
     use clap::Parser;
+
+    fn analysis(jga: &[f64], rho: f64) -> SeriesAnalysis {
+        use crate::studies::series::analysis::{Correlation, SplitAnalysis, StepMean};
+        SeriesAnalysis {
+            analysed_split: "train".into(),
+            metric: jga
+                .iter()
+                .enumerate()
+                .map(|(i, &mean)| StepMean {
+                    step: 100 * i as u64,
+                    mean,
+                    std: None,
+                    seeds: 1,
+                })
+                .collect(),
+            splits: vec![SplitAnalysis {
+                split: "train".into(),
+                spearman_lid_metric: Some(Correlation {
+                    spearman: rho,
+                    checkpoints: jga.len(),
+                }),
+                ..SplitAnalysis::default()
+            }],
+            ..SeriesAnalysis::default()
+        }
+    }
+
+    #[test]
+    fn direction_needs_a_jga_rise_and_a_negative_correlation() {
+        assert!(direction(&analysis(&[0.0, 0.3, 0.55], -0.59)).shown);
+        assert!(!direction(&analysis(&[0.0, 0.3, 0.55], 0.2)).shown);
+        assert!(!direction(&analysis(&[0.033, 0.04, 0.038], -0.9)).shown);
+        let d = direction(&analysis(&[], -0.9));
+        assert!(!d.shown && d.line.contains("no JGA"), "{}", d.line);
+    }
 
     #[derive(Parser)]
     struct Cli {

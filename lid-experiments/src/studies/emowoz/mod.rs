@@ -39,8 +39,9 @@ use lid_train::train::TrainConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ensure, Result};
-use crate::run::{RunFolder, StudySummary};
+use crate::run::{Direction, RunFolder, StudySummary};
 use crate::studies::models::prepare_model;
+use crate::studies::series::analysis::SeriesAnalysis;
 use crate::studies::series::spec::ProbeSpec;
 use crate::studies::trained_series::{
     finish_series_study, metric, study_folder, train_seeds, SeriesStudy, SplitTexts,
@@ -459,9 +460,41 @@ pub fn run_study(
             paper: "paper, BERT on EmoWOZ: mean LID falls after epoch 1, about 9.9 to 7.3, then climbs back to about 8 as the model overfits; Spearman(LID, validation loss) about +0.95",
             header: &header,
             facts: Vec::new(),
+            direction,
         },
         started,
         log,
+    )
+}
+
+/// The paper's direction (docs/reproduction.md, "Direction at a preset"): the validation loss
+/// falls, then rises (its minimum is neither the first nor the last checkpoint), and
+/// Spearman(LID of the headline split, validation loss) from the minimum on is positive.
+fn direction(a: &SeriesAnalysis) -> Direction {
+    let steps = (
+        a.val_loss.first().map(|v| v.step),
+        a.val_loss.last().map(|v| v.step),
+    );
+    let minimum = a.val_loss_minimum_step;
+    let inside = match (minimum, steps) {
+        (Some(m), (Some(first), Some(last))) => m > first && m < last,
+        _ => false,
+    };
+    let rho = a
+        .analysed()
+        .and_then(|s| s.spearman_lid_val_loss_from_minimum)
+        .map(|c| c.spearman);
+    let shown = inside && rho.is_some_and(|r| r > 0.0);
+    Direction::new(
+        shown,
+        format!(
+            "Rule: the validation loss falls then rises (its minimum inside the series) and Spearman({} LID, validation loss) from the minimum on > 0; minimum at step {} of steps {}-{}, Spearman {}.",
+            a.analysed_split,
+            minimum.map_or_else(|| "-".to_string(), |m| m.to_string()),
+            steps.0.map_or_else(|| "-".to_string(), |m| m.to_string()),
+            steps.1.map_or_else(|| "-".to_string(), |m| m.to_string()),
+            rho.map_or_else(|| "not computed".to_string(), |r| format!("{r:+.2}"))
+        ),
     )
 }
 
@@ -472,6 +505,51 @@ pub fn checkpoint_interval(per_epoch: u64, checkpoints_per_epoch: f64) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use crate::studies::series::analysis::{Correlation, SeriesAnalysis, SplitAnalysis, StepMean};
+
+    fn losses(loss: &[f64], rho_from_minimum: f64) -> SeriesAnalysis {
+        let val_loss: Vec<StepMean> = loss
+            .iter()
+            .enumerate()
+            .map(|(i, &mean)| StepMean {
+                step: 18 * i as u64,
+                mean,
+                std: None,
+                seeds: 1,
+            })
+            .collect();
+        let minimum = val_loss
+            .iter()
+            .min_by(|a, b| a.mean.total_cmp(&b.mean))
+            .map(|v| v.step);
+        SeriesAnalysis {
+            analysed_split: "validation".into(),
+            val_loss,
+            val_loss_minimum_step: minimum,
+            splits: vec![SplitAnalysis {
+                split: "validation".into(),
+                spearman_lid_val_loss_from_minimum: Some(Correlation {
+                    spearman: rho_from_minimum,
+                    checkpoints: 3,
+                }),
+                ..SplitAnalysis::default()
+            }],
+            ..SeriesAnalysis::default()
+        }
+    }
+
+    #[test]
+    fn direction_needs_a_loss_minimum_inside_and_a_rising_lid() {
+        assert!(super::direction(&losses(&[1.0, 0.7, 0.9, 1.2], 0.88)).shown);
+        assert!(!super::direction(&losses(&[1.0, 0.7, 0.9, 1.2], -0.2)).shown);
+        // Still falling at the end: the minimum is the last checkpoint.
+        let d = super::direction(&losses(&[1.0, 0.8, 0.7, 0.6], 1.0));
+        assert!(
+            !d.shown && d.line.contains("minimum at step 54 of steps 0-54"),
+            "{}",
+            d.line
+        );
+    }
     use super::*;
 
     #[test]

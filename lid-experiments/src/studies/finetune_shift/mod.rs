@@ -54,7 +54,7 @@ use config::{FinetuneSettings, Objective, Preset};
 use crate::error::{ensure, Error, Result};
 use crate::run::folder::FigureRef;
 use crate::run::plot::{LinePlot, Series, ViolinGroup, ViolinPlot};
-use crate::run::{RunFolder, StudySummary, Table};
+use crate::run::{Direction, RunFolder, StudySummary, Table};
 use crate::studies::corpora::{check_distinct, load_split, Corpus, CorpusSource};
 use crate::studies::models::{prepare_model, Prepared};
 use crate::studies::trained_series::study_folder;
@@ -755,7 +755,37 @@ fn study_summary(rows: &[CorpusComparison]) -> Result<StudySummary> {
         headline: format!("SMD (base minus fine-tuned mean local LID): in-domain {}; off-domain {} (paper: MultiWOZ 1.19, Wikipedia 0.08, Reddit 0.10)", fmt(&inside), fmt(&outside)),
         table_markdown: Some(summary_table(rows)?.to_markdown()),
         figures: vec![FigureRef { file: "violins.png".into(), caption: "local LID of the base and the fine-tuned model per corpus".into() }],
+        direction: Some(direction(&inside, &outside)),
     })
+}
+
+/// The paper's direction (docs/reproduction.md, "Direction at a preset"): every in-domain SMD
+/// positive with its bootstrap interval above 0, and above every off-domain SMD.
+fn direction(inside: &[&CorpusComparison], outside: &[&CorpusComparison]) -> Direction {
+    let top_outside = outside
+        .iter()
+        .map(|r| r.smd)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let shown = !inside.is_empty()
+        && inside
+            .iter()
+            .all(|r| r.smd > 0.0 && r.smd_lower > 0.0 && r.smd > top_outside);
+    let values = inside
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {:+.2} ({:+.2}, {:+.2})",
+                r.corpus, r.smd, r.smd_lower, r.smd_upper
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    Direction::new(
+        shown,
+        format!(
+            "Rule: the in-domain SMD is positive, its 95 % interval above 0, and above every off-domain SMD; in domain {values}, largest off-domain {top_outside:+.2}."
+        ),
+    )
 }
 
 /// The point sets in `report.md`: one row per corpus and model.

@@ -47,7 +47,7 @@ use train::{run_training, MetricsRow, Start};
 use crate::error::{Error, Result};
 use crate::run::folder::FigureRef;
 use crate::run::side_by_side::side_by_side;
-use crate::run::{RunFolder, StudySummary};
+use crate::run::{Direction, RunFolder, StudySummary};
 use crate::studies::series::sweep::{self, Plan, Shard, ShardReport, SweepUnit};
 use crate::studies::Study;
 
@@ -692,7 +692,35 @@ fn write_outputs(
         headline,
         table_markdown: Some(markdown),
         figures,
+        direction: Some(direction(&result.summaries)),
     })
+}
+
+/// The paper's direction (docs/reproduction.md, "Direction at a preset"): at least one run groks,
+/// and in every grokked run with an onset the LID peak comes first (lead > 0).
+fn direction(runs: &[RunSummary]) -> Direction {
+    let outcomes: Vec<(bool, Option<i64>)> =
+        runs.iter().map(|r| (r.grokked, r.lead_steps)).collect();
+    direction_of(&outcomes)
+}
+
+/// [`direction`] on each run's (grokked, lead).
+fn direction_of(runs: &[(bool, Option<i64>)]) -> Direction {
+    let grokked = runs.iter().filter(|r| r.0).count();
+    let leads: Vec<i64> = runs.iter().filter(|r| r.0).filter_map(|r| r.1).collect();
+    let shown = grokked > 0 && leads.iter().all(|&l| l > 0);
+    let leads_text = leads
+        .iter()
+        .map(|l| format!("{l:+}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Direction::new(
+        shown,
+        format!(
+            "Rule: a run groks and every grokked run's LID peak precedes its onset; {grokked} of {} runs grokked, leads [{leads_text}] steps.",
+            runs.len()
+        ),
+    )
 }
 
 /// The grokking study in the registry (quick preset).
@@ -729,5 +757,23 @@ impl Study for Grokking {
             log,
         )
         .map(|(_, summary)| summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::direction_of;
+
+    #[test]
+    fn direction_needs_a_grokked_run_whose_peak_comes_first() {
+        assert!(direction_of(&[(true, Some(900)), (false, Some(-300))]).shown);
+        assert!(!direction_of(&[(true, Some(900)), (true, Some(-100))]).shown);
+        assert!(!direction_of(&[(false, Some(900))]).shown);
+        let d = direction_of(&[(true, Some(900)), (true, None), (false, None)]);
+        assert!(
+            d.shown && d.line.contains("2 of 3 runs grokked, leads [+900]"),
+            "{}",
+            d.line
+        );
     }
 }

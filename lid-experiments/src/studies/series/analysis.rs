@@ -256,7 +256,7 @@ pub struct LeadLag {
 }
 
 /// The analysis of one split's LID.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SplitAnalysis {
     /// The split.
     pub split: String,
@@ -283,7 +283,7 @@ pub struct SplitAnalysis {
 }
 
 /// The analysis of a merged series.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SeriesAnalysis {
     /// The split the rules and markers use.
     pub analysed_split: String,

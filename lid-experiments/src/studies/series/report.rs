@@ -405,6 +405,7 @@ pub fn build(
                 file: "series.png".into(),
                 caption: caption.clone(),
             }],
+            direction: None,
         },
         units: units.len(),
         seeds: seeds.clone(),
