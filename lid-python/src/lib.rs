@@ -31,6 +31,17 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+/// What the native `local_dimensions` returns: values, kept rows, info dict, smoothed values.
+type LocalTuple<'py> = (
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyDict>,
+    Option<Bound<'py, PyArray1<f64>>>,
+);
+
+/// What the native `knn` returns: distances and indices, `n x k`.
+type KnnTuple<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<i64>>);
+
 /// A `lid-core` error as a Python `ValueError` carrying the library's message.
 fn value_error(e: lid_core::Error) -> PyErr {
     PyValueError::new_err(e.to_string())
@@ -260,12 +271,7 @@ fn local_dimensions<'py>(
     seed: u64,
     smooth: bool,
     near_duplicate_threshold: f64,
-) -> PyResult<(
-    Bound<'py, PyArray1<f64>>,
-    Bound<'py, PyArray1<i64>>,
-    Bound<'py, PyDict>,
-    Option<Bound<'py, PyArray1<f64>>>,
-)> {
+) -> PyResult<LocalTuple<'py>> {
     let name = EstimatorName::parse(estimator)?;
     let est = pointwise_estimator(name, neighbors, parse_cdf(cdf)?, discard)?;
     let backend = KnnName::parse(knn)?.backend();
@@ -406,7 +412,7 @@ fn knn<'py>(
     x: PyReadonlyArray2<'py, f32>,
     k: usize,
     knn: &str,
-) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<i64>>)> {
+) -> PyResult<KnnTuple<'py>> {
     let backend = KnnName::parse(knn)?.backend();
     let view = borrow_matrix(&x)?;
     let graph = py
