@@ -141,49 +141,61 @@ struct Prepared<'a> {
     sample_capped: bool,
 }
 
-/// Sampling and dedup of `lid estimate` ([`Preparation`]). Without sampling, [`dedup_rows`] alone
-/// decides, so that a cloud without duplicates stays borrowed (no copy).
-fn prepare<'a>(
-    cloud: PointCloud<'a>,
+/// What [`prepare`] is asked to do (the preparation flags of `lid estimate`).
+#[derive(Debug, Clone, Copy)]
+struct PrepareSettings {
     dedup: bool,
+    /// `(size, seed)` of the sample drawn first.
     sample: Option<(usize, u64)>,
-) -> lid_core::Result<Prepared<'a>> {
+    /// Keep only the first rows after sampling and dedup (`--keep`, the paper's N).
+    keep: Option<usize>,
+}
+
+/// Sampling, dedup and prefix of `lid estimate` ([`Preparation`]). Without sampling or prefix,
+/// [`dedup_rows`] alone decides, so that a cloud without duplicates stays borrowed (no copy).
+fn prepare(cloud: PointCloud<'_>, settings: PrepareSettings) -> lid_core::Result<Prepared<'_>> {
     let n = cloud.n_points();
-    match sample {
-        Some((size, seed)) => {
-            let (prepared, report) = Preparation::builder()
-                .dedup(dedup)
-                .sample(size, seed)
-                .build()?
-                .run(&cloud)?;
-            Ok(Prepared {
-                cloud: Rows::Selected(prepared),
-                kept: report.kept_rows,
-                duplicates_removed: report.n_duplicates_removed,
-                sample_capped: report.sample_capped,
-            })
+    let PrepareSettings {
+        dedup,
+        sample,
+        keep,
+    } = settings;
+    if sample.is_some() || keep.is_some() {
+        let mut builder = Preparation::builder().dedup(dedup);
+        if let Some((size, seed)) = sample {
+            builder = builder.sample(size, seed);
         }
-        None if dedup => {
-            let d = dedup_rows(&cloud);
-            let cloud = if d.removed == 0 {
-                Rows::Input(cloud)
-            } else {
-                Rows::Selected(cloud.select_rows(&d.kept)?)
-            };
-            Ok(Prepared {
-                cloud,
-                kept: d.kept,
-                duplicates_removed: d.removed,
-                sample_capped: false,
-            })
+        if let Some(keep) = keep {
+            builder = builder.keep_first(keep);
         }
-        None => Ok(Prepared {
+        let (prepared, report) = builder.build()?.run(&cloud)?;
+        return Ok(Prepared {
+            cloud: Rows::Selected(prepared),
+            kept: report.kept_rows,
+            duplicates_removed: report.n_duplicates_removed,
+            sample_capped: report.sample_capped,
+        });
+    }
+    if !dedup {
+        return Ok(Prepared {
             cloud: Rows::Input(cloud),
             kept: (0..n).collect(),
             duplicates_removed: 0,
             sample_capped: false,
-        }),
+        });
     }
+    let d = dedup_rows(&cloud);
+    let cloud = if d.removed == 0 {
+        Rows::Input(cloud)
+    } else {
+        Rows::Selected(cloud.select_rows(&d.kept)?)
+    };
+    Ok(Prepared {
+        cloud,
+        kept: d.kept,
+        duplicates_removed: d.removed,
+        sample_capped: false,
+    })
 }
 
 /// A borrowed view of a C-contiguous float32 matrix (the Python layer converts anything else).
@@ -256,7 +268,7 @@ struct LocalResult {
 /// point and its neighbours ([`smooth_pointwise`]; otherwise `None`). Raises `ValueError` with the
 /// library's message.
 #[pyfunction]
-#[pyo3(signature = (x, neighbors, estimator, cdf, discard, knn, dedup, sample, seed, smooth, near_duplicate_threshold))]
+#[pyo3(signature = (x, neighbors, estimator, cdf, discard, knn, dedup, sample, seed, keep, smooth, near_duplicate_threshold))]
 #[allow(clippy::too_many_arguments)] // the keyword arguments of the Python function, one to one
 fn local_dimensions<'py>(
     py: Python<'py>,
@@ -269,6 +281,7 @@ fn local_dimensions<'py>(
     dedup: bool,
     sample: Option<usize>,
     seed: u64,
+    keep: Option<usize>,
     smooth: bool,
     near_duplicate_threshold: f64,
 ) -> PyResult<LocalTuple<'py>> {
@@ -282,11 +295,16 @@ fn local_dimensions<'py>(
         }
         _ => near,
     };
+    let settings = PrepareSettings {
+        dedup,
+        sample: sample.map(|s| (s, seed)),
+        keep,
+    };
     let view = borrow_matrix(&x)?;
     let result = py
         .detach(|| -> lid_core::Result<LocalResult> {
             let cloud = PointCloud::from_view(view)?;
-            let p = prepare(cloud, dedup, sample.map(|s| (s, seed)))?;
+            let p = prepare(cloud, settings)?;
             let (graph, estimates) = p.cloud.with(|cloud| -> lid_core::Result<_> {
                 check_k(cloud.n_points(), neighbors)?;
                 let graph = backend.knn_graph(cloud, neighbors)?;
@@ -337,7 +355,7 @@ fn local_dimensions<'py>(
 /// `neighbors`: the MLE's `k` (other estimators ignore it; `None` keeps the library's default).
 /// Returns `(dimension, n_used, n_discarded, std_error)`.
 #[pyfunction]
-#[pyo3(signature = (x, estimator, cdf, discard, knn, dedup, sample, seed, neighbors))]
+#[pyo3(signature = (x, estimator, cdf, discard, knn, dedup, sample, seed, keep, neighbors))]
 #[allow(clippy::too_many_arguments)] // the keyword arguments of the Python function, one to one
 fn global_dimension<'py>(
     py: Python<'py>,
@@ -349,6 +367,7 @@ fn global_dimension<'py>(
     dedup: bool,
     sample: Option<usize>,
     seed: u64,
+    keep: Option<usize>,
     neighbors: Option<usize>,
 ) -> PyResult<(f64, usize, usize, Option<f64>)> {
     let est: Box<dyn GlobalEstimator + Send + Sync> = match EstimatorName::parse(estimator)? {
@@ -385,11 +404,16 @@ fn global_dimension<'py>(
         }
     };
     let backend = KnnName::parse(knn)?.backend();
+    let settings = PrepareSettings {
+        dedup,
+        sample: sample.map(|s| (s, seed)),
+        keep,
+    };
     let view = borrow_matrix(&x)?;
     let estimate = py
         .detach(|| -> lid_core::Result<_> {
             let cloud = PointCloud::from_view(view)?;
-            let p = prepare(cloud, dedup, sample.map(|s| (s, seed)))?;
+            let p = prepare(cloud, settings)?;
             p.cloud
                 .with(|cloud| est.estimate_global(cloud, backend.as_ref()))
         })

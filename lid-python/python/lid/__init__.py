@@ -32,6 +32,8 @@ from . import _lid
 __all__ = [
     "LocalDimensions",
     "NearDuplicateWarning",
+    "Probe",
+    "ProbePoint",
     "global_dimension",
     "knn",
     "local_dimensions",
@@ -124,6 +126,7 @@ def local_dimensions(
     sample: Optional[int] = None,
     seed: int = 42,
     *,
+    keep: Optional[int] = None,
     smooth: bool = False,
     near_duplicate_threshold: float = 1e-4,
 ) -> LocalDimensions:
@@ -148,6 +151,8 @@ def local_dimensions(
         sample: draw this many rows first (all rows, shuffled, when larger than ``n``; a
             ``UserWarning`` says so).
         seed: seed of the sampling.
+        keep: keep only the first ``keep`` rows after sampling and dedup (the paper's N =
+            60,000; ``lid estimate --keep``).
         smooth: also compute ``smoothed``, each value averaged over the point and its neighbours
             (scikit-dimension ``fit_pw(smooth=True)``).
         near_duplicate_threshold: a point whose nearest neighbour is closer than this times the
@@ -167,6 +172,8 @@ def local_dimensions(
     if sample is not None:
         sample = _check_count(sample, "sample", 0)
     seed = _check_count(seed, "seed", 0)
+    if keep is not None:
+        keep = _check_count(keep, "keep", 1)
     values, kept, info, smoothed = _lid.local_dimensions(
         points,
         neighbors,
@@ -177,6 +184,7 @@ def local_dimensions(
         bool(dedup),
         sample,
         seed,
+        keep,
         bool(smooth),
         float(near_duplicate_threshold),
     )
@@ -211,10 +219,12 @@ def global_dimension(
     sample: Optional[int] = None,
     seed: int = 42,
     neighbors: Optional[int] = None,
+    *,
+    keep: Optional[int] = None,
 ) -> float:
     """One intrinsic dimension for the whole cloud.
 
-    Same preparation as :func:`local_dimensions` (``sample``, ``seed``, ``dedup``), then the global
+    Same preparation as :func:`local_dimensions` (``sample``, ``seed``, ``dedup``, ``keep``), then the global
     estimator on every prepared point: ``"twonn"`` (two neighbours per point, scikit-dimension
     ``TwoNN().fit``), ``"twonn-mle"``, ``"mle"`` (``neighbors`` = its k; the library default when
     None), ``"gride"``, ``"lpca"``.
@@ -228,8 +238,10 @@ def global_dimension(
     if neighbors is not None:
         neighbors = _check_count(neighbors, "neighbors", 0)
     seed = _check_count(seed, "seed", 0)
+    if keep is not None:
+        keep = _check_count(keep, "keep", 1)
     dimension, _used, _discarded, _std_error = _lid.global_dimension(
-        points, estimator, cdf, float(discard), knn, bool(dedup), sample, seed, neighbors
+        points, estimator, cdf, float(discard), knn, bool(dedup), sample, seed, keep, neighbors
     )
     return float(dimension)
 
@@ -256,5 +268,6 @@ def knn(x: Any, k: int, backend: str = "exact") -> Tuple[np.ndarray, np.ndarray]
     return _lid.knn(points, k, backend)
 
 
-# Imported last: lid.skdim builds on the functions above.
+# Imported last: lid.skdim and lid.probe build on the functions above.
 from . import skdim  # noqa: E402
+from .probe import Probe, ProbePoint  # noqa: E402

@@ -17,6 +17,7 @@ def local_dimensions(
     dedup: bool,
     sample: Optional[int],
     seed: int,
+    keep: Optional[int],
     smooth: bool,
     near_duplicate_threshold: float,
 ) -> Tuple[
@@ -34,6 +35,7 @@ def global_dimension(
     dedup: bool,
     sample: Optional[int],
     seed: int,
+    keep: Optional[int],
     neighbors: Optional[int],
 ) -> Tuple[float, int, int, Optional[float]]: ...
 def knn(
