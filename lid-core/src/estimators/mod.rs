@@ -155,3 +155,18 @@ pub(crate) fn smooth_over_graph(values: &[f64], graph: &KnnGraph) -> Vec<f64> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smooth_pointwise_averages_over_the_point_and_its_neighbours() {
+        // Points 0..4 on a line at 0, 1, 3, 6: each point's nearest neighbour.
+        let graph = KnnGraph::from_parts(4, 1, vec![1, 0, 1, 2], vec![1.0, 1.0, 2.0, 3.0]).unwrap();
+        let smoothed = smooth_pointwise(&[1.0, 3.0, 5.0, 7.0], &graph).unwrap();
+        assert_eq!(smoothed, vec![2.0, 2.0, 4.0, 6.0]);
+        let err = smooth_pointwise(&[1.0, 2.0], &graph).unwrap_err();
+        assert!(matches!(err, Error::ShapeMismatch { .. }), "{err}");
+    }
+}
