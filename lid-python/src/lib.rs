@@ -17,6 +17,9 @@
 //! as in `lid estimate`). Other layouts and dtypes are converted by the Python layer.
 #![deny(missing_docs)]
 
+#[cfg(feature = "embed")]
+mod embed;
+
 use lid_core::estimators::{
     smooth_pointwise, CdfConvention, GlobalEstimator, Gride, Lpca, Mle, PointwiseEstimator, TwoNN,
     TwoNnMethod,
@@ -464,6 +467,8 @@ fn _lid(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(local_dimensions, m)?)?;
     m.add_function(wrap_pyfunction!(global_dimension, m)?)?;
     m.add_function(wrap_pyfunction!(knn, m)?)?;
+    #[cfg(feature = "embed")]
+    m.add_function(wrap_pyfunction!(embed::embed, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

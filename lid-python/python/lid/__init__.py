@@ -21,19 +21,22 @@ the library's message; a dtype that is not floating-point raises ``TypeError``.
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
 from . import _lid
 
 __all__ = [
+    "EMBED_AVAILABLE",
     "LocalDimensions",
     "NearDuplicateWarning",
     "Probe",
     "ProbePoint",
+    "embed",
     "global_dimension",
     "knn",
     "local_dimensions",
@@ -44,6 +47,9 @@ __version__: str = _lid.__version__
 
 #: The paper's neighbourhood size L (docs/method.md step 7).
 PAPER_NEIGHBORS = 128
+
+#: Whether this build has :func:`embed` (the cargo feature ``embed``; off by default).
+EMBED_AVAILABLE: bool = hasattr(_lid, "embed")
 
 
 class NearDuplicateWarning(UserWarning):
@@ -266,6 +272,54 @@ def knn(x: Any, k: int, backend: str = "exact") -> Tuple[np.ndarray, np.ndarray]
     points = _as_points(x)
     k = _check_count(k, "k", 0)
     return _lid.knn(points, k, backend)
+
+
+def embed(
+    model_dir: "os.PathLike[str] | str",
+    texts: Sequence[str],
+    layer: int = -1,
+    max_length: int = 512,
+    batch_size: int = 32,
+    filter: str = "pad-eos",
+) -> Tuple[np.ndarray, Dict[str, Any]]:
+    """Token vectors of one hidden state of a local model, for every text (``lid embed``).
+
+    Loads the model from ``model_dir`` (a folder with ``config.json``, safetensors weights and
+    ``tokenizer.json``; BERT, RoBERTa, GPT-2, Llama family; or a ``.gguf`` file), tokenises with
+    truncation at ``max_length``, runs our forward pass on the CPU in batches and keeps the tokens
+    that pass ``filter`` (``"pad-eos"``: the paper's, drop pad and eos, keep bos; ``"mask"``: every
+    real token; ``"special"``: drop all special tokens). Nothing is downloaded.
+
+    Args:
+        layer: hidden state in Hugging Face numbering (0 = embeddings, -1 = the last).
+
+    Returns:
+        ``(vectors, tokens)``: float32 ``(n_tokens, hidden)`` in text order, and a dict with
+        ``sequence``, ``position``, ``token_id`` (int64 arrays, one per row), ``token`` (list of
+        str), ``layer`` (absolute index), ``truncated_sequences``, ``empty_sequences``,
+        ``warnings``.
+
+    Raises:
+        RuntimeError: this build has no ``embed`` (reinstall with
+            ``pip install ./lid-python --config-settings=build-args="--features embed"``).
+        ValueError: a model, tokenizer or setting the library refuses (its message).
+    """
+    if not EMBED_AVAILABLE:
+        raise RuntimeError(
+            "this build of lid has no embed (the cargo feature `embed`, off by default because it "
+            'compiles candle); reinstall with: pip install ./lid-python --config-settings=build-args="--features embed"'
+        )
+    if isinstance(texts, str):
+        raise TypeError("texts must be a sequence of strings, not one string")
+    texts = [str(t) for t in texts]
+    return _lid.embed(
+        os.fspath(model_dir),
+        texts,
+        int(layer),
+        _check_count(max_length, "max_length", 0),
+        _check_count(batch_size, "batch_size", 0),
+        filter,
+    )
 
 
 # Imported last: lid.skdim and lid.probe build on the functions above.

@@ -1,6 +1,6 @@
 """Type stubs of the native module ``lid._lid`` (Rust, PyO3). Call the wrappers in ``lid``."""
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -41,3 +41,13 @@ def global_dimension(
 def knn(
     x: npt.NDArray[np.float32], k: int, knn: str
 ) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]: ...
+
+# Only in builds with the cargo feature `embed` (check lid.EMBED_AVAILABLE).
+def embed(
+    model_dir: str,
+    texts: List[str],
+    layer: int,
+    max_length: int,
+    batch_size: int,
+    filter: str,
+) -> Tuple[npt.NDArray[np.float32], Dict[str, Any]]: ...
