@@ -123,3 +123,29 @@ def test_float32_c_contiguous_input_is_not_copied():
 def test_other_layouts_and_dtypes_give_the_same_result(variant):
     ref = lid.local_dimensions(X, neighbors=20).values
     np.testing.assert_array_equal(lid.local_dimensions(variant(X), neighbors=20).values, ref)
+
+
+class FakeTensor:
+    """What lid needs of a torch tensor (detach, cpu, numpy), without torch."""
+
+    def __init__(self, array):
+        self.array = array
+        self.dtype = "torch.float32"
+        self.detached = False
+
+    def detach(self):
+        self.detached = True
+        return self
+
+    def cpu(self):
+        return self
+
+    def numpy(self):
+        return self.array
+
+
+def test_tensor_like_input_is_detached_and_used_without_a_copy():
+    t = FakeTensor(X)
+    ref = lid.local_dimensions(X, neighbors=20).values
+    np.testing.assert_array_equal(lid.local_dimensions(t, neighbors=20).values, ref)
+    assert t.detached and _as_points(FakeTensor(X)) is X

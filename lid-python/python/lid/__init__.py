@@ -60,10 +60,23 @@ class NearDuplicateWarning(UserWarning):
     """
 
 
+def _to_numpy(a: Any) -> np.ndarray:
+    """A numpy view of ``a``; a torch tensor is detached and moved to the CPU first (no copy when it
+    already is a CPU tensor; bfloat16, which numpy lacks, is widened to float32). torch is never
+    imported here."""
+    if isinstance(a, np.ndarray):
+        return a
+    if hasattr(a, "detach") and hasattr(a, "cpu"):
+        t = a.detach()
+        if str(getattr(t, "dtype", "")) == "torch.bfloat16":
+            t = t.float()
+        a = t.cpu().numpy()
+    return np.asarray(a)
+
+
 def _as_points(x: Any, name: str = "x") -> np.ndarray:
     """``x`` as a C-contiguous float32 matrix: the same object when it already is one."""
-    if not isinstance(x, np.ndarray):
-        x = np.asarray(x)
+    x = _to_numpy(x)
     if x.dtype.kind != "f":
         raise TypeError(
             f"{name} has dtype {x.dtype}; expected a floating-point array (float32 is used "

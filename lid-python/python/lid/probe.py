@@ -28,7 +28,7 @@ from typing import Any, List, Optional
 
 import numpy as np
 
-from . import local_dimensions
+from . import _to_numpy, local_dimensions
 
 __all__ = ["Probe", "ProbePoint"]
 
@@ -53,17 +53,6 @@ class ProbePoint:
     near_duplicate_points: int
     #: Neighbourhoods holding a near-duplicate pair (their estimates may be pulled towards 0).
     near_duplicate_neighbourhoods: int
-
-
-def _to_numpy(a: Any) -> np.ndarray:
-    """A numpy view of ``a``; a torch tensor is detached and moved to the CPU first (no copy when it
-    already is a CPU float32 tensor). torch is never imported here."""
-    if hasattr(a, "detach") and hasattr(a, "cpu"):
-        t = a.detach()
-        if str(getattr(t, "dtype", "")) == "torch.bfloat16":  # numpy has no bfloat16
-            t = t.float()
-        a = t.cpu().numpy()
-    return np.asarray(a)
 
 
 class Probe:
