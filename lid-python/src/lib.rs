@@ -1,20 +1,23 @@
 //! # lid-python
 //!
 //! The native part (`lid._lid`) of the Python package `lid`: numpy arrays in, numpy arrays out, the
-//! work done by `lid-core` and `lid-knn` with the GIL released. The pure-Python layer
-//! (`python/lid/__init__.py`, `python/lid/skdim.py`) adds defaults, dtype conversion, warnings and
-//! the scikit-dimension-compatible classes; this file only translates.
+//! work done by `lid-core` and `lid-knn` with the GIL released (`Python::detach`, PyO3 0.30's name
+//! for `allow_threads`). The pure-Python layer (`python/lid/`: `__init__.py`, `skdim.py`,
+//! `probe.py`) adds defaults, dtype conversion, warnings, the scikit-dimension-compatible class and
+//! the training-loop probe; this file only translates. `lid.embed` (module `embed`) is behind the
+//! cargo feature `embed`, off by default because it compiles candle.
 //!
 //! The key design decision: no pipeline of our own. Each call runs the steps of `lid estimate`
 //! (docs/method.md steps 4-7) with the library functions that own them: [`Preparation`] (seeded
-//! sampling, then exact-row dedup keeping the first occurrence) or [`dedup_rows`] alone, a
-//! [`NeighborSearch`] backend of `lid-knn`, then a [`PointwiseEstimator`] or [`GlobalEstimator`] of
-//! `lid-core`, with the settings checked by the estimators' own `validate` before any search. Every
-//! error is the library's, raised as `ValueError` with its message.
+//! sampling, exact-row dedup keeping the first occurrence, the first-N prefix) or [`dedup_rows`]
+//! alone, a [`NeighborSearch`] backend of `lid-knn`, then a [`PointwiseEstimator`] (and
+//! [`smooth_pointwise`]) or [`GlobalEstimator`] of `lid-core`, with the settings checked by the
+//! estimators' own `validate` before any search. Every error is the library's, raised as
+//! `ValueError` with its message.
 //!
 //! Memory: a C-contiguous `float32` array is borrowed, not copied ([`PointCloud::from_view`]); a copy
-//! of the rows is made only when sampling or dedup removes rows (the prepared cloud is a new matrix,
-//! as in `lid estimate`). Other layouts and dtypes are converted by the Python layer.
+//! of the rows is made only when sampling, dedup or the prefix changes the rows (the prepared cloud is
+//! a new matrix, as in `lid estimate`). Other layouts and dtypes are converted by the Python layer.
 #![deny(missing_docs)]
 
 #[cfg(feature = "embed")]
