@@ -119,12 +119,52 @@ pub enum Error {
     Candle(#[from] candle_core::Error),
 }
 
+/// One row of the table [`Error::from_option`] names flags with: lid-embed's option names, the
+/// command's flag for them and the value it was given.
+#[derive(Debug, Clone)]
+pub struct OptionFlag {
+    /// lid-embed's names of the option (`layers` and `layer` name one flag).
+    pub options: &'static [&'static str],
+    /// The flag.
+    pub flag: &'static str,
+    /// The value given, as the error shows it.
+    pub value: String,
+}
+
+impl OptionFlag {
+    /// `flag` for the lid-embed `options`, given `value`.
+    pub fn new(options: &'static [&'static str], flag: &'static str, value: impl ToString) -> Self {
+        Self {
+            options,
+            flag,
+            value: value.to_string(),
+        }
+    }
+}
+
 impl Error {
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.as_ref().to_path_buf(),
             source,
+        }
+    }
+
+    /// Names the flag behind a `lid_embed` option error (`invalid option max-length` ->
+    /// `--max-length 1: ...`): `flags` maps lid-embed's option names to the command's flag and the
+    /// value it was given. Other errors, and options the command has no flag for, pass through.
+    /// The one place where library option names become command-line flags (`lid embed`,
+    /// `lid profile` and the studies' model loading call it with their own tables).
+    pub fn from_option(e: lid_embed::Error, flags: &[OptionFlag]) -> Self {
+        match e {
+            lid_embed::Error::InvalidOption { option, reason } => {
+                match flags.iter().find(|f| f.options.contains(&option)) {
+                    Some(f) => Error::flag(f.flag, &f.value, reason),
+                    None => lid_embed::Error::InvalidOption { option, reason }.into(),
+                }
+            }
+            other => other.into(),
         }
     }
 

@@ -29,7 +29,7 @@ use lid_embed::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, OptionFlag, Result};
 use crate::run::paths::OutputCheck;
 
 /// Arguments of `lid embed`.
@@ -101,40 +101,35 @@ pub struct EmbedArgs {
 /// Names the flag behind a `lid_embed` option error (`invalid option batch-size` ->
 /// `--batch-size 0: ...`); other errors pass through.
 fn name_flag(e: lid_embed::Error, args: &EmbedArgs) -> Error {
-    let lid_embed::Error::InvalidOption { option, reason } = e else {
-        return e.into();
+    let (sample_flag, sample) = match (args.sample, args.first) {
+        (Some(m), _) => ("--sample", m.to_string()),
+        (None, Some(m)) => ("--first", m.to_string()),
+        (None, None) => ("--sample", String::new()),
     };
-    let (flag, value): (&'static str, String) = match option {
-        "batch-size" => ("--batch-size", args.batch_size.to_string()),
-        "layers" | "layer" => ("--layers", format!("{:?}", args.layers)),
-        "out" | "output" => ("--out", args.out.display().to_string()),
-        "max-length" => ("--max-length", args.max_length.to_string()),
-        "shard-rows" => ("--shard-rows", args.shard_rows.to_string()),
-        "device" => ("--device", args.device.clone()),
-        "filter" => ("--filter", args.filter.clone()),
-        "resume" => ("--resume", String::new()),
-        "tokenizer" => (
-            "--tokenizer",
-            args.tokenizer.as_ref().map_or_else(
-                || "(the tokenizer.json next to the model)".to_string(),
-                |p| p.display().to_string(),
+    let tokenizer = args.tokenizer.as_ref().map_or_else(
+        || "(the tokenizer.json next to the model)".to_string(),
+        |p| p.display().to_string(),
+    );
+    Error::from_option(
+        e,
+        &[
+            OptionFlag::new(&["batch-size"], "--batch-size", args.batch_size),
+            OptionFlag::new(
+                &["layers", "layer"],
+                "--layers",
+                format!("{:?}", args.layers),
             ),
-        ),
-        "corpus" => ("--corpus", args.corpus.display().to_string()),
-        "sample" => match (args.sample, args.first) {
-            (Some(m), _) => ("--sample", m.to_string()),
-            (None, Some(m)) => ("--first", m.to_string()),
-            (None, None) => ("--sample", String::new()),
-        },
-        other => {
-            return lid_embed::Error::InvalidOption {
-                option: other,
-                reason,
-            }
-            .into()
-        }
-    };
-    Error::flag(flag, value, reason)
+            OptionFlag::new(&["out", "output"], "--out", args.out.display()),
+            OptionFlag::new(&["max-length"], "--max-length", args.max_length),
+            OptionFlag::new(&["shard-rows"], "--shard-rows", args.shard_rows),
+            OptionFlag::new(&["device"], "--device", &args.device),
+            OptionFlag::new(&["filter"], "--filter", &args.filter),
+            OptionFlag::new(&["resume"], "--resume", ""),
+            OptionFlag::new(&["tokenizer"], "--tokenizer", tokenizer),
+            OptionFlag::new(&["corpus"], "--corpus", args.corpus.display()),
+            OptionFlag::new(&["sample"], sample_flag, sample),
+        ],
+    )
 }
 
 /// The model of an extraction, as recorded in the manifest.
@@ -189,8 +184,18 @@ fn json_value<T: Serialize>(value: &T, what: &str) -> Result<serde_json::Value> 
 /// Bad flags, refused output paths, a `--max-length` beyond the model's positions, model, corpus
 /// or extraction failures; each names the flag or file.
 pub fn run(args: &EmbedArgs) -> Result<()> {
-    let device_kind: DeviceKind = args.device.parse().map_err(|e| name_flag(e, args))?;
-    let filter: TokenFilter = args.filter.parse().map_err(|e| name_flag(e, args))?;
+    check_flags(args)?;
+    check_outputs(args)?;
+    let inputs = Inputs::load(args, &|e| name_flag(e, args))?;
+    write(args, &inputs)
+}
+
+/// The checks of the flags alone, before any file is looked at.
+///
+/// # Errors
+/// A zero `--batch-size`, `--shard-rows` or `--max-length`; a `.npy` `--out` with several layers
+/// or `--resume`; `--tokens-out` with a folder output.
+pub fn check_flags(args: &EmbedArgs) -> Result<()> {
     if args.batch_size == 0 {
         return Err(Error::flag("--batch-size", 0, "must be at least 1"));
     }
@@ -230,6 +235,21 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
             "is for a .npy --out; a folder output always holds tokens.jsonl",
         ));
     }
+    Ok(())
+}
+
+/// Whether `--out` is a single `.npy` file (else a folder).
+fn is_npy(args: &EmbedArgs) -> bool {
+    args.out.extension().is_some_and(|e| e == "npy")
+}
+
+/// The checks of the output paths ([`crate::run::paths`]), before anything is loaded.
+///
+/// # Errors
+/// A refused `--out` or `--tokens-out`, an interrupted folder without `--resume` (or a finished
+/// or foreign one with it).
+pub fn check_outputs(args: &EmbedArgs) -> Result<()> {
+    let is_npy = is_npy(args);
     let mut outputs = OutputCheck::new().input(&args.model).input(&args.corpus);
     if let Some(t) = &args.tokenizer {
         outputs = outputs.input(t);
@@ -267,49 +287,105 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
         outputs.folder("--out", &args.out)
     };
     outputs.check()?;
-    let device = device_kind.open()?;
-    let model = load_model(&args.model, &device)?;
-    if let Some(warning) = model
-        .check_max_length(args.max_length)
-        .map_err(|e| name_flag(e, args))?
-    {
-        eprintln!("warning: {warning}");
+    Ok(())
+}
+
+/// What `lid embed` loads and checks before it writes anything: the device, the model and its
+/// tokenizer (checked against each other and `--max-length`), the corpus and the sequences chosen.
+pub struct Inputs {
+    device_kind: DeviceKind,
+    filter: TokenFilter,
+    model: lid_embed::LoadedModel,
+    tokenizer: TextTokenizer,
+    format: CorpusFormat,
+    texts: Vec<String>,
+    selection: Selection,
+    chosen: Vec<usize>,
+}
+
+impl Inputs {
+    /// Loads and checks the inputs of `args`; `name` turns lid-embed's option errors into errors
+    /// naming the caller's flags (`lid profile` has `--sequences` where `lid embed` has
+    /// `--sample`).
+    ///
+    /// # Errors
+    /// An unknown `--device` or `--filter`, model, tokenizer or corpus failures, a `--max-length`
+    /// the model or tokenizer cannot take, more sequences asked for than the corpus has.
+    pub fn load(args: &EmbedArgs, name: &dyn Fn(lid_embed::Error) -> Error) -> Result<Self> {
+        let device_kind: DeviceKind = args.device.parse().map_err(name)?;
+        let filter: TokenFilter = args.filter.parse().map_err(name)?;
+        let device = device_kind.open()?;
+        let model = load_model(&args.model, &device)?;
+        if let Some(warning) = model.check_max_length(args.max_length).map_err(name)? {
+            eprintln!("warning: {warning}");
+        }
+        let tokenizer = match (&args.tokenizer, &model.tokenizer_path) {
+            (Some(path), _) | (None, Some(path)) => {
+                TextTokenizer::from_file(path, args.max_length).map_err(name)?
+            }
+            (None, None) if model.architecture == lid_embed::Architecture::QuantizedLlama => {
+                TextTokenizer::new(
+                    lid_embed::tokenize::tokenizer_from_gguf(&args.model)?,
+                    args.max_length,
+                )
+                .map_err(name)?
+            }
+            (None, None) => {
+                return Err(Error::flag(
+                    "--tokenizer",
+                    "",
+                    format!(
+                        "no tokenizer.json next to {}; pass --tokenizer",
+                        args.model.display()
+                    ),
+                ))
+            }
+        };
+        model.check_tokenizer(&tokenizer).map_err(name)?;
+        let format = CorpusFormat::infer(&args.corpus, Some(&args.field));
+        let texts = read_corpus(&args.corpus, &format)?;
+        let selection = match (args.sample, args.first) {
+            (Some(m), _) => Selection::Sample { m, seed: args.seed },
+            (None, Some(m)) => Selection::First(m),
+            (None, None) => Selection::All,
+        };
+        let chosen = selection.choose(texts.len()).map_err(name)?;
+        Ok(Self {
+            device_kind,
+            filter,
+            model,
+            tokenizer,
+            format,
+            texts,
+            selection,
+            chosen,
+        })
     }
-    let tokenizer = match (&args.tokenizer, &model.tokenizer_path) {
-        (Some(path), _) | (None, Some(path)) => {
-            TextTokenizer::from_file(path, args.max_length).map_err(|e| name_flag(e, args))?
-        }
-        (None, None) if model.architecture == lid_embed::Architecture::QuantizedLlama => {
-            TextTokenizer::new(
-                lid_embed::tokenize::tokenizer_from_gguf(&args.model)?,
-                args.max_length,
-            )
-            .map_err(|e| name_flag(e, args))?
-        }
-        (None, None) => {
-            return Err(Error::flag(
-                "--tokenizer",
-                "",
-                format!(
-                    "no tokenizer.json next to {}; pass --tokenizer",
-                    args.model.display()
-                ),
-            ))
-        }
-    };
-    model
-        .check_tokenizer(&tokenizer)
-        .map_err(|e| name_flag(e, args))?;
-    let format = CorpusFormat::infer(&args.corpus, Some(&args.field));
-    let texts = read_corpus(&args.corpus, &format)?;
-    let selection = match (args.sample, args.first) {
-        (Some(m), _) => Selection::Sample { m, seed: args.seed },
-        (None, Some(m)) => Selection::First(m),
-        (None, None) => Selection::All,
-    };
-    let chosen = selection
-        .choose(texts.len())
-        .map_err(|e| name_flag(e, args))?;
+
+    /// The number of blocks of the model (its hidden states are numbered 0..=blocks).
+    pub fn num_blocks(&self) -> usize {
+        self.model.model.num_blocks()
+    }
+}
+
+/// Extracts the token vectors of `inputs` as `args` asks (the flags and outputs checked by
+/// [`check_flags`] and [`check_outputs`]) and writes them with the manifest.
+///
+/// # Errors
+/// Extraction and I/O failures, each naming its flag or file.
+pub fn write(args: &EmbedArgs, inputs: &Inputs) -> Result<()> {
+    let Inputs {
+        device_kind,
+        filter,
+        model,
+        tokenizer,
+        format,
+        texts,
+        selection,
+        chosen,
+    } = inputs;
+    let is_npy = is_npy(args);
+    let layers: Vec<LayerIndex> = args.layers.iter().map(|&l| LayerIndex(l)).collect();
     let sequences: Vec<Sequence<'_>> = chosen
         .iter()
         .map(|&id| Sequence {
@@ -322,7 +398,7 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
         layers,
         max_length: args.max_length,
         batch_size: args.batch_size,
-        filter,
+        filter: *filter,
     };
     let target = if is_npy {
         OutputTarget::NpyFile {
@@ -357,17 +433,10 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let summary = extract(
-        &model,
-        &tokenizer,
-        &sequences,
-        &options,
-        &target,
-        &mut |p| {
-            bar.set_position(p.sequences_done as u64);
-            bar.set_message(format!("{} tokens", p.tokens_done));
-        },
-    )
+    let summary = extract(model, tokenizer, &sequences, &options, &target, &mut |p| {
+        bar.set_position(p.sequences_done as u64);
+        bar.set_message(format!("{} tokens", p.tokens_done));
+    })
     .map_err(|e| name_flag(e, args))?;
     bar.finish_and_clear();
     if summary.batches_resumed > 0 {
@@ -389,10 +458,10 @@ pub fn run(args: &EmbedArgs) -> Result<()> {
             tokenizer: args.tokenizer.clone().or(model.tokenizer_path.clone()),
             corpus: CorpusProvenance {
                 path: args.corpus.clone(),
-                format: json_value(&format, "manifest.json")?,
+                format: json_value(format, "manifest.json")?,
                 non_empty_sequences: texts.len(),
             },
-            selection: json_value(&selection, "manifest.json")?,
+            selection: json_value(selection, "manifest.json")?,
             device: device_kind.to_string(),
         };
         let manifest = write_manifest(

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::cli::embed::{self, EmbedArgs};
 use crate::cli::estimate::{self, EstimateArgs, EstimateReport, EstimateSettings};
-use crate::error::{Error, Result};
+use crate::error::{Error, OptionFlag, Result};
 use crate::run::folder::RunFolder;
 use crate::run::plot::{LinePlot, Series};
 use crate::run::table::Table;
@@ -107,44 +107,38 @@ fn parse_as<A: Args + FromArgMatches>(name: &'static str, words: &[String]) -> R
 /// # Errors
 /// Bad flags (named), refused output paths, and every error of `lid embed` and `lid estimate`.
 pub fn run(args: &ProfileArgs) -> Result<()> {
-    let layers = check(args)?;
+    check(args)?;
+    // `lid embed`'s own checks and loading, with lid-embed's option errors named by this
+    // command's flags; the layers and the output folder are filled in once the model is known and
+    // the run folder exists.
+    let mut embed_args = embed_args(args, &[0], &args.out.join("vectors"))?;
+    embed::check_flags(&embed_args)?;
+    let inputs = embed::Inputs::load(&embed_args, &|e| {
+        Error::from_option(
+            e,
+            &[
+                OptionFlag::new(&["device"], "--device", &args.device),
+                OptionFlag::new(&["max-length"], "--max-length", args.max_length),
+                OptionFlag::new(&["batch-size"], "--batch-size", args.batch_size),
+                OptionFlag::new(&["corpus"], "--corpus", args.corpus.display()),
+                OptionFlag::new(
+                    &["sample"],
+                    "--sequences",
+                    args.sequences.map_or_else(String::new, |m| m.to_string()),
+                ),
+            ],
+        )
+    })?;
+    let layers = inputs.num_blocks();
     let mut folder = RunFolder::create(&args.out, "profile")?;
     folder.write_config(args, &[args.sequence_seed, 42])?;
     let vectors = folder.path().join("vectors");
+    let all: Vec<i64> = (0..=layers as i64).collect();
+    embed_args.layers = all;
+    embed_args.out = vectors.clone();
+    embed::check_outputs(&embed_args)?;
+    embed::write(&embed_args, &inputs)?;
     let s = |p: &std::path::Path| p.display().to_string();
-    let mut embed_words: Vec<String> = [
-        "--model",
-        &s(&args.model),
-        "--corpus",
-        &s(&args.corpus),
-        "--field",
-        &args.field,
-        "--seed",
-        &args.sequence_seed.to_string(),
-        "--max-length",
-        &args.max_length.to_string(),
-        "--batch-size",
-        &args.batch_size.to_string(),
-        "--device",
-        &args.device,
-        "--out",
-        &s(&vectors),
-        "--quiet",
-        "--layers",
-    ]
-    .iter()
-    .map(|w| w.to_string())
-    .collect();
-    embed_words.push(
-        (0..=layers as i64)
-            .map(|i| i.to_string())
-            .collect::<Vec<_>>()
-            .join(","),
-    );
-    if let Some(m) = args.sequences {
-        embed_words.extend(["--sample".to_string(), m.to_string()]);
-    }
-    embed::run(&parse_as::<EmbedArgs>("embed", &embed_words)?)?;
 
     let layer_dir = folder.dir("layers")?;
     let mut rows = Vec::with_capacity(layers + 1);
@@ -216,9 +210,9 @@ pub fn run(args: &ProfileArgs) -> Result<()> {
     Ok(())
 }
 
-/// Checks every flag before anything is written (each refusal names its flag) and returns the
-/// number of blocks of the model (its hidden states are 0..=blocks).
-fn check(args: &ProfileArgs) -> Result<usize> {
+/// Checks the flags of this command alone (each refusal names its flag); `lid embed`'s checks
+/// and loading follow in [`run`].
+fn check(args: &ProfileArgs) -> Result<()> {
     let positive = [
         ("--token-sample", args.token_sample),
         ("--n-points", args.n_points),
@@ -252,40 +246,46 @@ fn check(args: &ProfileArgs) -> Result<usize> {
             ));
         }
     }
-    // The reason of an option error, without lid-embed's "invalid option NAME" prefix.
-    let reason = |e: lid_embed::Error| match e {
-        lid_embed::Error::InvalidOption { reason, .. } => reason,
-        other => other.to_string(),
-    };
-    let device_kind: lid_embed::DeviceKind = args
-        .device
-        .parse()
-        .map_err(|e| Error::flag("--device", &args.device, reason(e)))?;
-    let texts = lid_embed::read_corpus(
-        &args.corpus,
-        &lid_embed::CorpusFormat::infer(&args.corpus, Some(&args.field)),
-    )
-    .map_err(|e| Error::flag("--corpus", args.corpus.display(), e))?;
-    if let Some(m) = args.sequences.filter(|&m| m > texts.len()) {
-        return Err(Error::flag(
-            "--sequences",
-            m,
-            format!("the corpus has {} non-empty sequences", texts.len()),
-        ));
+    Ok(())
+}
+
+/// The `lid embed` call of a profile: `layers` of `args`' model on its corpus into `out`.
+fn embed_args(args: &ProfileArgs, layers: &[i64], out: &std::path::Path) -> Result<EmbedArgs> {
+    let s = |p: &std::path::Path| p.display().to_string();
+    let mut words: Vec<String> = [
+        "--model",
+        &s(&args.model),
+        "--corpus",
+        &s(&args.corpus),
+        "--field",
+        &args.field,
+        "--seed",
+        &args.sequence_seed.to_string(),
+        "--max-length",
+        &args.max_length.to_string(),
+        "--batch-size",
+        &args.batch_size.to_string(),
+        "--device",
+        &args.device,
+        "--out",
+        &s(out),
+        "--quiet",
+        "--layers",
+    ]
+    .iter()
+    .map(|w| w.to_string())
+    .collect();
+    words.push(
+        layers
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    if let Some(m) = args.sequences {
+        words.extend(["--sample".to_string(), m.to_string()]);
     }
-    let device = device_kind
-        .open()
-        .map_err(|e| Error::flag("--device", &args.device, e))?;
-    let model = lid_embed::load_model(&args.model, &device)
-        .map_err(|e| Error::flag("--model", args.model.display(), e))?;
-    let max_length = |e| Error::flag("--max-length", args.max_length, reason(e));
-    model
-        .check_max_length(args.max_length)
-        .map_err(max_length)?;
-    if let Some(path) = &model.tokenizer_path {
-        lid_embed::TextTokenizer::from_file(path, args.max_length).map_err(max_length)?;
-    }
-    Ok(model.model.num_blocks())
+    parse_as::<EmbedArgs>("embed", &words)
 }
 
 fn layer_row(layer: i64, report: &EstimateReport) -> Result<LayerRow> {

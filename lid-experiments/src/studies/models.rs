@@ -5,7 +5,7 @@
 use lid_embed::TextTokenizer;
 use lid_train::model::load_model;
 
-use crate::error::{ensure, Error, Result};
+use crate::error::{ensure, Error, OptionFlag, Result};
 
 /// The default model of a cpu or quick preset, `relative` to the asset folder (`minilm`,
 /// `smollm2/SmolLM2-135M-Instruct.Q4_1.gguf`): `assets/<relative>` when the current folder has it
@@ -42,12 +42,11 @@ pub struct Prepared {
 pub fn prepare_model(path: &std::path::Path, max_length: usize) -> Result<Prepared> {
     let loaded = load_model(path)?;
     // A limit the tokenizer cannot use is the user's `--max-length`.
-    let name_limit = |e: lid_embed::Error| match e {
-        lid_embed::Error::InvalidOption {
-            option: "max-length",
-            reason,
-        } => Error::flag("--max-length", max_length, reason),
-        other => other.into(),
+    let name_limit = |e: lid_embed::Error| {
+        Error::from_option(
+            e,
+            &[OptionFlag::new(&["max-length"], "--max-length", max_length)],
+        )
     };
     let (tokenizer, json) = match &loaded.tokenizer {
         Some(p) => (
