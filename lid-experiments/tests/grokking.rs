@@ -682,3 +682,34 @@ fn extended_run_equals_a_longer_run() {
     let metrics = std::fs::read_to_string(short.join("runs/frac0.50_seed46/metrics.csv")).unwrap();
     assert!(metrics.lines().last().unwrap().starts_with("80,"));
 }
+
+/// `config.json` records the commit of the source tree the binary was built from, also when the
+/// command runs from a folder outside the repository (it recorded none: git ran in the current
+/// folder).
+#[test]
+fn the_commit_is_recorded_from_any_working_folder() {
+    let source = env!("CARGO_MANIFEST_DIR");
+    let Some(head) = std::process::Command::new("git")
+        .args(["-C", source, "rev-parse", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    else {
+        eprintln!("no git or no repository here: nothing to compare with");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_lid-experiments"))
+        .args(["grokking", "--preset", "smoke", "--out", "run"])
+        .current_dir(dir.path())
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["git_commit"], serde_json::Value::String(head));
+    assert!(config["git_dirty"].is_boolean(), "{config}");
+}

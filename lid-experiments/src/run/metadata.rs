@@ -16,7 +16,8 @@ pub struct RunMetadata {
     /// third-party crates that shape results (from `Cargo.lock` at build time; `"unknown"` when the
     /// build had no lock file).
     pub versions: BTreeMap<String, String>,
-    /// `git rev-parse HEAD` of the current directory, when available.
+    /// `git rev-parse HEAD` of the source tree the binary was built from ([`git_state`]), when
+    /// available.
     pub git_commit: Option<String>,
     /// Whether tracked files differ from that commit (`git status --porcelain
     /// --untracked-files=no`), when available.
@@ -77,11 +78,16 @@ pub fn versions() -> BTreeMap<String, String> {
     v
 }
 
-/// `git rev-parse HEAD` and whether tracked files changed; `None` when git is missing or this is not
-/// a repository (never an error: a run must not fail for lack of git).
+/// `git rev-parse HEAD` and whether tracked files changed, of the source tree this binary was built
+/// from (the workspace of `lid-experiments`, whatever the current directory: a run started from
+/// another folder recorded no commit); `None` when git is missing or that tree is gone or is not a
+/// repository (never an error: a run must not fail for lack of git).
 pub fn git_state() -> (Option<String>, Option<bool>) {
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let run = |args: &[&str]| {
         std::process::Command::new("git")
+            .arg("-C")
+            .arg(source)
             .args(args)
             .output()
             .ok()
