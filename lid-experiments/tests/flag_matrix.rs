@@ -37,8 +37,20 @@ const VALUES: [&str; 9] = [
 /// The longest a cell may run.
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// The `lid` subcommands under test (their minimal valid runs: [`base_args`]).
-const COMMANDS: [&str; 5] = ["estimate", "knn", "embed", "compare", "profile"];
+/// The subcommands under test, with their binary (their minimal valid runs: [`base_args`]). Of the
+/// studies only grokking is here: its smoke preset runs in about a second, so its valid cells run
+/// the whole study; the other studies' smoke runs train a transformer for tens of seconds each.
+const COMMANDS: [(&str, &str); 6] = [
+    (LID, "estimate"),
+    (LID, "knn"),
+    (LID, "embed"),
+    (LID, "compare"),
+    (LID, "profile"),
+    (LID_EXPERIMENTS, "grokking"),
+];
+
+const LID: &str = env!("CARGO_BIN_EXE_lid");
+const LID_EXPERIMENTS: &str = env!("CARGO_BIN_EXE_lid-experiments");
 
 struct Fixtures {
     cloud: PathBuf,
@@ -135,6 +147,13 @@ fn base_args(command: &str, f: &Fixtures) -> Vec<String> {
             "--neighbors".into(),
             "8".into(),
         ],
+        "grokking" => vec![
+            "grokking".into(),
+            "--preset".into(),
+            "smoke".into(),
+            "--out".into(),
+            "run".into(),
+        ],
         other => panic!("no base invocation for {other}"),
     }
 }
@@ -148,8 +167,8 @@ struct Flag {
 }
 
 /// The flags of `command` that take a value, from its `--help`.
-fn value_flags(command: &str) -> Vec<Flag> {
-    let out = Command::new(env!("CARGO_BIN_EXE_lid"))
+fn value_flags(binary: &str, command: &str) -> Vec<Flag> {
+    let out = Command::new(binary)
         .args([command, "--help"])
         .output()
         .unwrap();
@@ -204,13 +223,19 @@ fn takes_path(value_name: &str) -> bool {
 }
 
 struct Cell {
+    binary: &'static str,
     command: &'static str,
     flag: String,
     value: &'static str,
     problem: String,
 }
 
-fn run_cell(command: &'static str, flag: &Flag, value: &'static str, f: &Fixtures) -> Option<Cell> {
+fn run_cell(
+    (binary, command): (&'static str, &'static str),
+    flag: &Flag,
+    value: &'static str,
+    f: &Fixtures,
+) -> Option<Cell> {
     let (long, value_name) = (flag.long.as_str(), flag.value_name.as_str());
     let dir = tempfile::tempdir().unwrap();
     let mut args = base_args(command, f);
@@ -220,7 +245,7 @@ fn run_cell(command: &'static str, flag: &Flag, value: &'static str, f: &Fixture
     }
     args.push(format!("--{long}"));
     args.push(value.to_string());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lid"))
+    let mut child = Command::new(binary)
         .args(&args)
         .current_dir(dir.path())
         .env("RUST_BACKTRACE", "0")
@@ -243,6 +268,7 @@ fn run_cell(command: &'static str, flag: &Flag, value: &'static str, f: &Fixture
     let mut err = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
     let cell = |problem: String| Cell {
+        binary,
         command,
         flag: long.to_string(),
         value,
@@ -285,8 +311,8 @@ fn every_value_flag_of_every_command_is_validated_or_works() {
     let f = fixtures(dir.path());
     let mut cells = 0;
     let mut problems = Vec::new();
-    for command in COMMANDS {
-        let flags = value_flags(command);
+    for (binary, command) in COMMANDS {
+        let flags = value_flags(binary, command);
         assert!(
             flags.len() >= 3,
             "{command}: flags not read from --help: {flags:?}"
@@ -294,7 +320,7 @@ fn every_value_flag_of_every_command_is_validated_or_works() {
         for flag in &flags {
             for value in VALUES {
                 cells += 1;
-                if let Some(p) = run_cell(command, flag, value, &f) {
+                if let Some(p) = run_cell((binary, command), flag, value, &f) {
                     problems.push(p);
                 }
             }
@@ -303,8 +329,9 @@ fn every_value_flag_of_every_command_is_validated_or_works() {
     let listing: Vec<String> = problems
         .iter()
         .map(|c| {
+            let binary = Path::new(c.binary).file_name().unwrap().to_string_lossy();
             format!(
-                "lid {} --{} {:?}: {}",
+                "{binary} {} --{} {:?}: {}",
                 c.command, c.flag, c.value, c.problem
             )
         })

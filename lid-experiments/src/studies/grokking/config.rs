@@ -345,6 +345,18 @@ impl StudyConfig {
     /// # Errors
     /// A message naming the first bad setting.
     pub fn resolve(mut self) -> Result<Self> {
+        if self.operation != super::dataset::Operation::S5 {
+            ensure!(
+                super::dataset::is_prime(self.p),
+                "--p {}: not a prime (the operations need the field of integers mod p)",
+                self.p
+            );
+            ensure!(
+                self.p < 1 << 20,
+                "--p {}: too large (at most 2^20; the study enumerates all p^2 pairs)",
+                self.p
+            );
+        }
         self.model.vocab_size = self.operation.vocab_size(self.p);
         self.model.check()?;
         ensure!(
@@ -384,6 +396,22 @@ impl StudyConfig {
             "probe N = {} must exceed L = {}",
             self.probe.n_points,
             self.probe.neighbors
+        );
+        let (lr, wd) = (self.optimizer.lr, self.optimizer.weight_decay);
+        ensure!(
+            lr > 0.0 && lr.is_finite(),
+            "--lr {lr}: must be positive and finite"
+        );
+        ensure!(
+            wd >= 0.0 && wd.is_finite(),
+            "--weight-decay {wd}: must be non-negative and finite"
+        );
+        // AdamW's decoupled decay multiplies every weight by 1 - lr x wd at each step (at the
+        // schedule's peak): from lr x wd = 1 on it zeroes or flips them.
+        ensure!(
+            lr * wd < 1.0,
+            "--lr {lr} with --weight-decay {wd}: AdamW's decay multiplies every weight by \
+             1 - lr x wd each step, which must stay positive (lr x wd < 1)"
         );
         self.optimizer.check()?;
         Ok(self)

@@ -78,7 +78,8 @@ pub struct GrokDataset {
     pub val: Vec<Example>,
 }
 
-fn is_prime(p: u32) -> bool {
+/// Whether `p` is prime (trial division).
+pub fn is_prime(p: u32) -> bool {
     p >= 2
         && (2..)
             .take_while(|d: &u32| (*d as u64) * (*d as u64) <= p as u64)

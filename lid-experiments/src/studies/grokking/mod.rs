@@ -196,6 +196,14 @@ pub fn run_cli(args: &GrokkingArgs) -> Result<()> {
         return Err(Error::flag("--threads", 0, "must be at least 1"));
     }
     if let Some(steps) = args.time_steps {
+        if steps < 2 {
+            // The last of them is left out of the timing (it would evaluate).
+            return Err(Error::flag(
+                "--time-steps",
+                steps,
+                "must be at least 2 (the last step is not timed)",
+            ));
+        }
         let steps_per_s = time_training(&config, steps, &args.device)?;
         crate::outln!(
             "{}",
