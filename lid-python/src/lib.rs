@@ -157,6 +157,17 @@ struct PrepareSettings {
     keep: Option<usize>,
 }
 
+impl PrepareSettings {
+    /// The preparation asked for by the Python arguments (`sample` rows drawn with `seed`).
+    fn new(dedup: bool, sample: Option<usize>, seed: u64, keep: Option<usize>) -> Self {
+        Self {
+            dedup,
+            sample: sample.map(|s| (s, seed)),
+            keep,
+        }
+    }
+}
+
 /// Sampling, dedup and prefix of `lid estimate` ([`Preparation`]). Without sampling or prefix,
 /// [`dedup_rows`] alone decides, so that a cloud without duplicates stays borrowed (no copy).
 fn prepare(cloud: PointCloud<'_>, settings: PrepareSettings) -> lid_core::Result<Prepared<'_>> {
@@ -215,6 +226,21 @@ fn borrow_matrix<'py>(x: &'py PyReadonlyArray2<'py, f32>) -> PyResult<ArrayView2
     Ok(view)
 }
 
+/// TwoNN with the convention `cdf`, the discarded fraction and the fit of `name` (`twonn`: the
+/// line fit, `twonn-mle`: the censored MLE); the one builder of [`pointwise_estimator`] and
+/// [`global_dimension`].
+fn twonn(name: EstimatorName, cdf: CdfConvention, discard: f64) -> TwoNN {
+    let method = if name == EstimatorName::TwonnMle {
+        TwoNnMethod::CensoredMle
+    } else {
+        TwoNnMethod::LineFit
+    };
+    TwoNN::new()
+        .cdf(cdf)
+        .discard_fraction(discard)
+        .method(method)
+}
+
 /// The pointwise estimator of `name` with its settings, validated before any search.
 fn pointwise_estimator(
     name: EstimatorName,
@@ -224,15 +250,7 @@ fn pointwise_estimator(
 ) -> PyResult<Box<dyn PointwiseEstimator + Send + Sync>> {
     Ok(match name {
         EstimatorName::Twonn | EstimatorName::TwonnMle => {
-            let method = if name == EstimatorName::TwonnMle {
-                TwoNnMethod::CensoredMle
-            } else {
-                TwoNnMethod::LineFit
-            };
-            let e = TwoNN::new()
-                .cdf(cdf)
-                .discard_fraction(discard)
-                .method(method);
+            let e = twonn(name, cdf, discard);
             e.pointwise_ratios_kept(neighbors).map_err(value_error)?;
             Box::new(e)
         }
@@ -301,11 +319,7 @@ fn local_dimensions<'py>(
         }
         _ => near,
     };
-    let settings = PrepareSettings {
-        dedup,
-        sample: sample.map(|s| (s, seed)),
-        keep,
-    };
+    let settings = PrepareSettings::new(dedup, sample, seed, keep);
     let view = borrow_matrix(&x)?;
     let result = py
         .detach(|| -> lid_core::Result<LocalResult> {
@@ -378,15 +392,7 @@ fn global_dimension<'py>(
 ) -> PyResult<(f64, usize, usize, Option<f64>)> {
     let est: Box<dyn GlobalEstimator + Send + Sync> = match EstimatorName::parse(estimator)? {
         name @ (EstimatorName::Twonn | EstimatorName::TwonnMle) => {
-            let method = if name == EstimatorName::TwonnMle {
-                TwoNnMethod::CensoredMle
-            } else {
-                TwoNnMethod::LineFit
-            };
-            let e = TwoNN::new()
-                .cdf(parse_cdf(cdf)?)
-                .discard_fraction(discard)
-                .method(method);
+            let e = twonn(name, parse_cdf(cdf)?, discard);
             e.validate().map_err(value_error)?;
             Box::new(e)
         }
@@ -410,11 +416,7 @@ fn global_dimension<'py>(
         }
     };
     let backend = KnnName::parse(knn)?.backend();
-    let settings = PrepareSettings {
-        dedup,
-        sample: sample.map(|s| (s, seed)),
-        keep,
-    };
+    let settings = PrepareSettings::new(dedup, sample, seed, keep);
     let view = borrow_matrix(&x)?;
     let estimate = py
         .detach(|| -> lid_core::Result<_> {
