@@ -96,6 +96,10 @@ pub enum Error {
         /// Why it cannot be used.
         reason: String,
     },
+    /// A forward pass supplied from outside this crate (lid-train's, behind
+    /// [`crate::models::HiddenStateModel`]) failed.
+    #[error("forward pass: {0}")]
+    Forward(String),
     /// An error from candle (tensor shapes, missing weights, GGUF parsing, ...).
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),

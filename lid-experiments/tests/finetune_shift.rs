@@ -17,9 +17,9 @@ use lid_experiments::studies::corpora::load_split;
 
 use lid_experiments::run::RunFolder;
 use lid_experiments::studies::corpora::CorpusSource;
-use lid_experiments::studies::finetune_shift::compare::smd_interval;
 use lid_experiments::studies::finetune_shift::config::{FinetuneSettings, Objective};
 use lid_experiments::studies::finetune_shift::run_study;
+use lid_train::compare::smd_interval;
 
 fn tiny_gpt2() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../lid-embed/tests/fixtures/tiny_gpt2")

@@ -46,7 +46,10 @@ fn run(
 ) -> Result<Embedded, PyErr> {
     let device = "cpu".parse::<DeviceKind>().map_err(embed_error)?;
     let device = device.open().map_err(embed_error)?;
-    let model = load_model(model_dir, &device).map_err(embed_error)?;
+    let mut model = load_model(model_dir, &device).map_err(embed_error)?;
+    // The forward of lid.compare and of every other measurement (bitwise invariant to batching).
+    lid_train::model::use_packed_forward(&mut model)
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
     let mut warnings = Vec::new();
     if let Some(warning) = model.check_max_length(max_length).map_err(embed_error)? {
         warnings.push(warning);

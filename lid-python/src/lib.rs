@@ -21,6 +21,8 @@
 #![deny(missing_docs)]
 
 #[cfg(feature = "embed")]
+mod compare;
+#[cfg(feature = "embed")]
 mod embed;
 
 use lid_core::estimators::{
@@ -474,6 +476,8 @@ fn _lid(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(knn, m)?)?;
     #[cfg(feature = "embed")]
     m.add_function(wrap_pyfunction!(embed::embed, m)?)?;
+    #[cfg(feature = "embed")]
+    m.add_function(wrap_pyfunction!(compare::compare, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

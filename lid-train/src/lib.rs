@@ -16,6 +16,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod checkpoint;
+pub mod compare;
 pub mod data;
 pub mod dst;
 pub mod error;

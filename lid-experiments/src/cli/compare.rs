@@ -1,7 +1,7 @@
 //! `lid compare`: the local dimensions of two models (or checkpoints) on the same sampled token
 //! positions of several corpora, ranked by the standardized mean difference: which data was the
 //! second model tuned on? The measurement of the fine-tuning-shift study
-//! ([`crate::studies::finetune_shift::compare`]) for any pair of models a user has.
+//! ([`lid_train::compare`]) for any pair of models a user has.
 
 use std::path::PathBuf;
 
@@ -12,8 +12,8 @@ use crate::run::paths::OutputCheck;
 use crate::run::plot::{ViolinGroup, ViolinPlot};
 use crate::run::{RunFolder, StudySummary, Table};
 use crate::studies::corpora::{check_distinct, CorpusSource};
-use crate::studies::finetune_shift::compare::{compare, measure, CorpusComparison, ProbeCorpus};
 use crate::studies::models::prepare_model;
+use lid_train::compare::{check_same_token_ids, compare_models, ComparedModel, ProbeCorpus};
 
 /// Flags of `lid compare`; defaults are the paper's measurement except M and N.
 #[derive(Debug, Clone, clap::Args)]
@@ -104,45 +104,55 @@ pub fn run(args: &CompareArgs) -> Result<()> {
                 args.sequence_seed,
                 &base.tokenizer,
             )
+            .map_err(Error::from)
         })
         .collect::<Result<Vec<_>>>()?;
-    same_token_ids(&probes, &other.tokenizer, &args.models[0], &args.models[1])?;
-    let mut estimates = Vec::new();
+    check_same_token_ids(&probes, &other.tokenizer).map_err(|e| {
+        let why = match e {
+            lid_train::Error::Input(why) => why,
+            other => other.to_string(),
+        };
+        Error::flag(
+            "--model",
+            args.models[1].display(),
+            format!(
+                "its tokenizer differs from that of {}: {why}",
+                args.models[0].display()
+            ),
+        )
+    })?;
     let mut warnings = Vec::new();
-    for (i, path) in args.models.iter().enumerate() {
-        let model = if i == 0 { &base } else { &other };
-        let mut per_corpus = Vec::new();
-        for p in &probes {
-            let e = measure(&model.loaded.model, &model.loaded.special, p, &settings, 0)?;
+    let measured = compare_models(
+        ComparedModel {
+            model: &base.loaded.model,
+            special: &base.loaded.special,
+        },
+        ComparedModel {
+            model: &other.loaded.model,
+            special: &other.loaded.special,
+        },
+        &probes,
+        &settings,
+        |i, p, e| {
+            let path = args.models[i].display();
             eprintln!(
-                "{} on {}: mean LID {:.3} over {} points",
-                path.display(),
-                p.name,
-                e.point.mean,
-                e.point.n_points
+                "{path} on {}: mean LID {:.3} over {} points",
+                p.name, e.point.mean, e.point.n_points
             );
             if e.point.n_points < settings.n_points {
                 // As `lid estimate --sample` does: a smaller cloud than asked for is named.
                 let warning = format!(
-                    "warning: --n-points {} asks for more points than {} has on corpus {} after \
+                    "warning: --n-points {} asks for more points than {path} has on corpus {} after \
                      deduplication; its estimate uses all {}",
-                    settings.n_points,
-                    path.display(),
-                    p.name,
-                    e.point.n_points
+                    settings.n_points, p.name, e.point.n_points
                 );
                 eprintln!("{warning}");
                 warnings.push(warning);
             }
-            per_corpus.push(e);
-        }
-        estimates.push(per_corpus);
-    }
-    let mut rows: Vec<CorpusComparison> = probes
-        .iter()
-        .zip(estimates[0].iter().zip(&estimates[1]))
-        .map(|(p, (a, b))| compare(p, a, b, 1000, 5, 15))
-        .collect::<Result<_>>()?;
+        },
+    )?;
+    let estimates = [measured.base, measured.other];
+    let mut rows = measured.rows;
     rows.sort_by(|a, b| b.smd.total_cmp(&a.smd));
     let mut table = Table::new([
         "rank",
@@ -216,36 +226,5 @@ pub fn run(args: &CompareArgs) -> Result<()> {
     })?;
     folder.finish()?;
     crate::outln!("{markdown}");
-    Ok(())
-}
-
-/// Both models are measured on the token ids of the base model's tokenizer: every sampled token
-/// must have the same id in the other model's vocabulary (a RoBERTa and a GPT-2 of equal vocabulary
-/// size would otherwise be compared on meaningless inputs, with no error).
-fn same_token_ids(
-    probes: &[ProbeCorpus],
-    other: &lid_embed::tokenize::TextTokenizer,
-    base_path: &std::path::Path,
-    other_path: &std::path::Path,
-) -> Result<()> {
-    for p in probes {
-        for (seq, tokens) in p.sequences.iter().zip(&p.tokens) {
-            for (&id, token) in seq.ids.iter().zip(tokens) {
-                let got = other.token_to_id(token);
-                if got != Some(id) {
-                    return Err(Error::flag(
-                        "--model",
-                        other_path.display(),
-                        format!(
-                            "its tokenizer differs from that of {} (token {token:?} of corpus {}: id {id} there, {} here); lid compare measures both models on the same token ids, so compare models that share a tokenizer (a model and its fine-tuned checkpoints)",
-                            base_path.display(),
-                            p.name,
-                            got.map_or_else(|| "none".to_string(), |g| g.to_string())
-                        ),
-                    ));
-                }
-            }
-        }
-    }
     Ok(())
 }

@@ -315,7 +315,10 @@ impl Inputs {
         let device_kind: DeviceKind = args.device.parse().map_err(name)?;
         let filter: TokenFilter = args.filter.parse().map_err(name)?;
         let device = device_kind.open()?;
-        let model = load_model(&args.model, &device)?;
+        let mut model = load_model(&args.model, &device)?;
+        // On the CPU, the forward of every other measurement (probe, compare, sweep, studies):
+        // bitwise invariant to batch composition and sequence length.
+        lid_train::model::use_packed_forward(&mut model)?;
         if let Some(warning) = model.check_max_length(args.max_length).map_err(name)? {
             eprintln!("warning: {warning}");
         }

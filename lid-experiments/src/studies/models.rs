@@ -2,10 +2,9 @@
 //! file dequantised to f32) and its tokenizer (`tokenizer.json` next to the weights, or rebuilt from
 //! the GGUF vocabulary), with the maximum length checked against the model's positions at load.
 
-use lid_embed::TextTokenizer;
-use lid_train::model::load_model;
+use lid_train::model::PreparedModel;
 
-use crate::error::{ensure, Error, OptionFlag, Result};
+use crate::error::{Error, OptionFlag, Result};
 
 /// The default model of a cpu or quick preset, `relative` to the asset folder (`minilm`,
 /// `smollm2/SmolLM2-135M-Instruct.Q4_1.gguf`): `assets/<relative>` when the current folder has it
@@ -24,60 +23,21 @@ pub fn asset_model(relative: &str) -> std::path::PathBuf {
         .join(relative)
 }
 
-/// A model with its tokenizer and special ids.
-pub struct Prepared {
-    /// The loaded model (parameters in memory).
-    pub loaded: lid_train::model::LoadedModel,
-    /// Its tokenizer (truncating to the study's maximum length).
-    pub tokenizer: TextTokenizer,
-    /// The tokenizer as `tokenizer.json` text (copied into checkpoints).
-    pub tokenizer_json: String,
-}
-
 /// Loads a model (directory or GGUF) and its tokenizer (`tokenizer.json` next to it, or built from
-/// the GGUF vocabulary).
+/// the GGUF vocabulary) through [`PreparedModel::load`], naming `--max-length` when the limit is
+/// refused.
 ///
 /// # Errors
-/// Loading failures, a missing tokenizer.
-pub fn prepare_model(path: &std::path::Path, max_length: usize) -> Result<Prepared> {
-    let loaded = load_model(path)?;
-    // A limit the tokenizer cannot use is the user's `--max-length`.
-    let name_limit = |e: lid_embed::Error| {
-        Error::from_option(
+/// Loading failures, a missing tokenizer, a `--max-length` the tokenizer or the model's positions
+/// cannot use.
+pub fn prepare_model(path: &std::path::Path, max_length: usize) -> Result<PreparedModel> {
+    PreparedModel::load(path, max_length).map_err(|e| match e {
+        // A limit the tokenizer or the model cannot use is the user's `--max-length`.
+        lid_train::Error::Embed(e) => Error::from_option(
             e,
             &[OptionFlag::new(&["max-length"], "--max-length", max_length)],
-        )
-    };
-    let (tokenizer, json) = match &loaded.tokenizer {
-        Some(p) => (
-            TextTokenizer::from_file(p, max_length).map_err(name_limit)?,
-            std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?,
         ),
-        None => {
-            let tok = lid_embed::tokenize::tokenizer_from_gguf(path)?;
-            let json = tok.to_string(false).map_err(|e| {
-                Error::Check(format!(
-                    "cannot serialise the tokenizer of {}: {e}",
-                    path.display()
-                ))
-            })?;
-            (
-                TextTokenizer::new(tok, max_length).map_err(name_limit)?,
-                json,
-            )
-        }
-    };
-    if let Some(max) = loaded.model.net.spec.max_sequence() {
-        ensure!(
-            max_length <= max,
-            "--max-length {max_length} exceeds the {max} positions of {} (lower --max-length)",
-            path.display()
-        );
-    }
-    Ok(Prepared {
-        loaded,
-        tokenizer,
-        tokenizer_json: json,
+        other => other.into(),
     })
 }
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -36,6 +36,7 @@ __all__ = [
     "NearDuplicateWarning",
     "Probe",
     "ProbePoint",
+    "compare",
     "embed",
     "global_dimension",
     "knn",
@@ -287,6 +288,15 @@ def knn(x: Any, k: int, backend: str = "exact") -> Tuple[np.ndarray, np.ndarray]
     return _lid.knn(points, k, backend)
 
 
+def _need_models(name: str) -> None:
+    """Refuses a call that runs a model in a build without the cargo feature ``embed``."""
+    if not EMBED_AVAILABLE:
+        raise RuntimeError(
+            f"this build of lid has no {name} (the cargo feature `embed`, off by default because it "
+            'compiles candle); reinstall with: pip install ./lid-python --config-settings=build-args="--features embed"'
+        )
+
+
 def embed(
     model_dir: "os.PathLike[str] | str",
     texts: Sequence[str],
@@ -317,11 +327,7 @@ def embed(
             ``pip install ./lid-python --config-settings=build-args="--features embed"``).
         ValueError: a model, tokenizer or setting the library refuses (its message).
     """
-    if not EMBED_AVAILABLE:
-        raise RuntimeError(
-            "this build of lid has no embed (the cargo feature `embed`, off by default because it "
-            'compiles candle); reinstall with: pip install ./lid-python --config-settings=build-args="--features embed"'
-        )
+    _need_models("embed")
     if isinstance(texts, str):
         raise TypeError("texts must be a sequence of strings, not one string")
     texts = [str(t) for t in texts]
@@ -333,6 +339,70 @@ def embed(
         _check_count(batch_size, "batch_size", 0),
         filter,
     )
+
+
+def compare(
+    base_dir: "os.PathLike[str] | str",
+    tuned_dir: "os.PathLike[str] | str",
+    corpora: "Dict[str, Sequence[str]]",
+    in_domain: Sequence[str] = (),
+    sequences: int = 2000,
+    sequence_seed: int = 778,
+    n_points: int = 20_000,
+    neighbors: int = PAPER_NEIGHBORS,
+    max_length: int = 512,
+) -> List[Dict[str, Any]]:
+    """The per-corpus table of ``lid compare``: which data was the second model tuned on?
+
+    For each corpus, ``sequences`` texts are sampled (seed ``sequence_seed``; the paper's M = 10,000
+    and seed 778) and tokenised by the base model's tokenizer; both models go through the same LID
+    probe (last hidden state, the paper's token filter, exact deduplication, ``n_points`` points,
+    exact kNN with ``neighbors`` neighbours, TwoNN with the paper's settings), and the two samples
+    of local LIDs are compared by the standardized mean difference, base minus tuned (positive: the
+    tuned model's LID is lower), with a 95 % bootstrap interval. The models must share a tokenizer.
+    The same library function as the command and study 1 (Ruppik et al. 2025, section 4.1).
+
+    Args:
+        corpora: corpus name -> its texts (held-out text: not what the tuned model trained on).
+        in_domain: names of the corpora the tuned model was fine-tuned on (marked in the rows).
+
+    Returns:
+        One dict per corpus, ranked by ``smd`` (largest first): ``rank``, ``corpus``,
+        ``in_domain``, ``base_mean``, ``base_std``, ``tuned_mean``, ``tuned_std``, ``smd``,
+        ``smd_lower``, ``smd_upper``, ``base_points``, ``tuned_points``,
+        ``base_duplicates_removed``, ``tuned_duplicates_removed``,
+        ``base_near_duplicate_share``, ``tuned_near_duplicate_share`` and ``largest_drops`` (list
+        of ``(token, count, mean_drop)``). A corpus with fewer points than ``n_points`` after
+        deduplication is measured on all it has, with a ``UserWarning``.
+
+    Raises:
+        RuntimeError: this build has no ``embed`` feature.
+        ValueError: unreadable models, different tokenizers, bad settings (the library's message).
+    """
+    _need_models("compare")
+    if not isinstance(corpora, dict) or not corpora:
+        raise TypeError("corpora must be a non-empty dict of corpus name -> list of texts")
+    unknown = sorted(set(in_domain) - set(corpora))
+    if unknown:
+        raise ValueError(f"in_domain names corpora not given: {unknown}")
+    items = []
+    for name, texts in corpora.items():
+        if isinstance(texts, str):
+            raise TypeError(f"corpus {name!r}: give a sequence of strings, not one string")
+        items.append((str(name), [str(t) for t in texts], name in set(in_domain)))
+    rows, notes = _lid.compare(
+        os.fspath(base_dir),
+        os.fspath(tuned_dir),
+        items,
+        _check_count(sequences, "sequences", 2),
+        int(sequence_seed),
+        _check_count(n_points, "n_points", 0),
+        _check_count(neighbors, "neighbors", 0),
+        _check_count(max_length, "max_length", 0),
+    )
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=2)
+    return rows
 
 
 # Imported last: lid.skdim and lid.probe build on the functions above.

@@ -51,3 +51,15 @@ def embed(
     batch_size: int,
     filter: str,
 ) -> Tuple[npt.NDArray[np.float32], Dict[str, Any]]: ...
+
+# Only in builds with the cargo feature `embed` (check lid.EMBED_AVAILABLE).
+def compare(
+    base_dir: str,
+    tuned_dir: str,
+    corpora: List[Tuple[str, List[str], bool]],
+    sequences: int,
+    sequence_seed: int,
+    n_points: int,
+    neighbors: int,
+    max_length: int,
+) -> Tuple[List[Dict[str, Any]], List[str]]: ...

@@ -583,3 +583,57 @@ pub fn init_model(spec: &Spec, init: &mut Init) -> Result<Model> {
         config: None,
     })
 }
+
+/// A model with its tokenizer: what a measurement or a fine-tuning run needs from a path.
+pub struct PreparedModel {
+    /// The loaded model (parameters in memory).
+    pub loaded: LoadedModel,
+    /// Its tokenizer, truncating to the maximum length asked for.
+    pub tokenizer: lid_embed::TextTokenizer,
+    /// The tokenizer as `tokenizer.json` text (copied into checkpoints).
+    pub tokenizer_json: String,
+}
+
+impl PreparedModel {
+    /// Loads a model ([`load_model`]: a Hugging Face directory or a `.gguf` file) and its tokenizer
+    /// (`tokenizer.json` next to the weights, or rebuilt from the GGUF vocabulary), truncating to
+    /// `max_length` tokens (the paper: 512), which must fit the model's positions.
+    ///
+    /// # Errors
+    /// Loading failures, a missing tokenizer, and `lid_embed::Error::InvalidOption` (option
+    /// `max-length`) for a limit the tokenizer cannot use or the model's positions cannot hold.
+    pub fn load(path: &Path, max_length: usize) -> Result<Self> {
+        let loaded = load_model(path)?;
+        let (tokenizer, tokenizer_json) = match &loaded.tokenizer {
+            Some(p) => (
+                lid_embed::TextTokenizer::from_file(p, max_length)?,
+                std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?,
+            ),
+            None => {
+                let tok = lid_embed::tokenize::tokenizer_from_gguf(path)?;
+                let json = tok.to_string(false).map_err(|e| Error::Parse {
+                    path: path.to_path_buf(),
+                    message: format!("cannot serialise its tokenizer: {e}"),
+                })?;
+                (lid_embed::TextTokenizer::new(tok, max_length)?, json)
+            }
+        };
+        if let Some(max) = loaded.model.net.spec.max_sequence() {
+            if max_length > max {
+                return Err(lid_embed::Error::InvalidOption {
+                    option: "max-length",
+                    reason: format!(
+                        "{max_length} exceeds the {max} positions of {} (lower it)",
+                        path.display()
+                    ),
+                }
+                .into());
+            }
+        }
+        Ok(Self {
+            loaded,
+            tokenizer,
+            tokenizer_json,
+        })
+    }
+}

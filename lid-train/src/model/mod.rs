@@ -7,6 +7,7 @@
 //! f32 (lid-embed), or from a seeded initialisation. The forward and backward passes are in
 //! [`pass`]; task heads (masked LM, causal LM, classification, spans) in [`crate::heads`].
 
+pub mod hidden_states;
 pub mod linear;
 pub mod load;
 pub mod pass;
@@ -16,8 +17,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
+pub use hidden_states::{use_packed_forward, PackedForward};
 pub use linear::{Layout, Linear, LoraAdapter};
-pub use load::{load_model, LoadedModel};
+pub use load::{load_model, LoadedModel, PreparedModel};
 pub use pass::{Activations, Batch, Capture, Mode};
 pub use spec::{DropoutRates, Family, Positions, Spec};
 

@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 use lid_train::probe::{ProbeEstimate, ProbePoint, TokenRef};
 use serde::{Deserialize, Serialize};
 
-use super::compare::ProbeCorpus;
 use super::config::FinetuneSettings;
 use crate::error::{Error, Result};
 use crate::run::RunFolder;
+use lid_train::compare::ProbeCorpus;
 
 /// The base model's measurement, relative to the run folder.
 pub const BASE_FILE: &str = "measurements/base.json";

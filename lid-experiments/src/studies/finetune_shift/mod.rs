@@ -3,7 +3,7 @@
 //!
 //! A base model is measured on held-out sequences of several corpora, fine-tuned on one of them
 //! with its own pretraining objective (lid-train: causal or masked LM, full or LoRA), and measured
-//! again on the same sequences; [`mod@compare`] reports per corpus the means, the standardized mean
+//! again on the same sequences; [`lid_train::compare`] reports per corpus the means, the standardized mean
 //! difference with a bootstrap interval and the tokens whose LID fell most, [`run_study`] writes
 //! the run folder with violins and a report next to the paper's numbers.
 //!
@@ -29,7 +29,6 @@
 //! `eval_sequences` of its validation part, and measured on `M` sequences sampled from each test
 //! part.
 
-pub mod compare;
 pub mod config;
 pub mod measurements;
 
@@ -48,15 +47,16 @@ use lid_train::probe::ProbeEstimate;
 use lid_train::tasks::{CausalLmTask, MaskedLmTask};
 use lid_train::train::{Event, StepRecord, Task, TrainConfig, Trainer};
 
-use compare::{compare, measure, CorpusComparison, ProbeCorpus};
 use config::{FinetuneSettings, Objective, Preset};
+use lid_train::compare::{self, compare, measure, CorpusComparison, ProbeCorpus};
+use lid_train::model::PreparedModel;
 
 use crate::error::{ensure, Error, Result};
 use crate::run::folder::FigureRef;
 use crate::run::plot::{LinePlot, Series, ViolinGroup, ViolinPlot};
 use crate::run::{Direction, RunFolder, StudySummary, Table};
 use crate::studies::corpora::{check_distinct, load_split, Corpus, CorpusSource};
-use crate::studies::models::{prepare_model, Prepared};
+use crate::studies::models::prepare_model;
 use crate::studies::trained_series::study_folder;
 use crate::studies::Study;
 
@@ -298,7 +298,7 @@ pub fn run_study(
                 &prepared.tokenizer,
             )
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<lid_train::Result<Vec<_>>>()?;
     // The base model, unless an interrupted run of the same settings measured it.
     let base = match measurements::read(folder.path(), measurements::BASE_FILE, settings, &probes)?
     {
@@ -377,7 +377,7 @@ pub fn run_study(
                 15,
             )
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<lid_train::Result<Vec<_>>>()?;
     remove_periodic_checkpoints(&training_dir, settings.measured_step)?;
     write_outputs(settings, &folder, &probes, &base, &tuned, &rows, &records)?;
     // The run is complete: no resume needs the optimizer state; the weights stay when asked.
@@ -410,7 +410,7 @@ pub fn run_study(
 /// one of other settings); returns the trained model and the step records.
 fn fine_tune(
     settings: &FinetuneSettings,
-    prepared: Prepared,
+    prepared: PreparedModel,
     fine: &Corpus,
     training_dir: &Path,
     tokenizer_path: PathBuf,
@@ -433,7 +433,7 @@ fn fine_tune(
     let train = tokenise(&prepared.tokenizer, &train_texts)?;
     let eval = tokenise(&prepared.tokenizer, &eval_texts)?;
     let mut init = Init::hugging_face(settings.seed, 0.02);
-    let Prepared {
+    let PreparedModel {
         loaded, tokenizer, ..
     } = prepared;
     let (mut model, mut weights) = (loaded.model, loaded.weights);

@@ -1,5 +1,6 @@
 //! Comparing the local dimensions of two models on the same token positions of several corpora:
-//! the measurement of docs/reproduction.md study 1, also behind `lid compare`.
+//! the measurement of docs/reproduction.md study 1 (Ruppik et al. 2025, section 4.1), shared by the
+//! fine-tuning-shift study, `lid compare` and the Python package's `lid.compare`.
 //!
 //! For each corpus: `M` sequences sampled from its held-out part (seed 778) are tokenised once;
 //! both models go through the same LID probe (same sequences, layer, filter, sampling seed, `N`,
@@ -20,14 +21,14 @@ use std::collections::HashMap;
 
 use lid_core::prepare::sample_without_replacement;
 use lid_embed::{SpecialIds, TextTokenizer};
-use lid_train::data::Sequence;
-use lid_train::model::Model;
-use lid_train::probe::{LidProbe, ProbeEstimate, ProbePoint, ProbeSettings};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ensure, Result};
+use crate::data::Sequence;
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::probe::{LidProbe, ProbeEstimate, ProbePoint, ProbeSettings};
 
 /// The tokenised probe sequences of one corpus.
 #[derive(Debug, Clone)]
@@ -55,10 +56,11 @@ impl ProbeCorpus {
         seed: u64,
         tokenizer: &TextTokenizer,
     ) -> Result<Self> {
-        ensure!(
-            !texts.is_empty(),
-            "corpus {name} has no held-out text to measure on"
-        );
+        if texts.is_empty() {
+            return Err(Error::Input(format!(
+                "corpus {name} has no held-out text to measure on"
+            )));
+        }
         let picks = sample_without_replacement(texts.len(), m.min(texts.len()), seed)?;
         let chosen: Vec<&str> = picks.iter().map(|&i| texts[i].as_str()).collect();
         let encoded = tokenizer.encode_batch(&chosen)?;
@@ -76,7 +78,7 @@ impl ProbeCorpus {
     }
 }
 
-/// Measures `model` on `corpus` with `settings` (exact kNN).
+/// Measures `model` on `corpus` with `settings` (exact kNN, `lid_knn::BruteForce`).
 ///
 /// # Errors
 /// Probe errors (too few unique vectors, non-finite activations).
@@ -93,7 +95,7 @@ pub fn measure(
         settings.clone(),
         Box::new(lid_knn::BruteForce::default()),
     )?;
-    Ok(probe.estimate(model, step)?)
+    probe.estimate(model, step)
 }
 
 /// One corpus: base against other.
@@ -233,4 +235,83 @@ pub fn compare(
         tuned_near_duplicate_share: near_duplicate_share(&tuned.point),
         largest_drops: drops,
     })
+}
+
+/// Checks that every sampled token of `probes` (tokenised by the base model's tokenizer) has the
+/// same id in `other`'s vocabulary: both models are measured on the base model's token ids, so a
+/// RoBERTa and a GPT-2 of equal vocabulary size would otherwise be compared on meaningless inputs.
+///
+/// # Errors
+/// [`Error::Input`] naming the first token whose id differs, its corpus and both ids.
+pub fn check_same_token_ids(probes: &[ProbeCorpus], other: &TextTokenizer) -> Result<()> {
+    for p in probes {
+        for (seq, tokens) in p.sequences.iter().zip(&p.tokens) {
+            for (&id, token) in seq.ids.iter().zip(tokens) {
+                let got = other.token_to_id(token);
+                if got != Some(id) {
+                    return Err(Error::Input(format!(
+                        "token {token:?} of corpus {} has id {id} in the base model's tokenizer \
+                         and {} in the other's; both models are measured on the same token ids, \
+                         so compare models that share a tokenizer (a model and its fine-tuned \
+                         checkpoints)",
+                        p.name,
+                        got.map_or_else(|| "none".to_string(), |g| g.to_string())
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One model of a comparison: its parameters and special ids.
+#[derive(Clone, Copy)]
+pub struct ComparedModel<'a> {
+    /// The backbone.
+    pub model: &'a Model,
+    /// Its special token ids (the probe's token filter).
+    pub special: &'a SpecialIds,
+}
+
+/// Both models' estimates on every probe corpus and one comparison per corpus (probe order).
+#[derive(Debug, Clone)]
+pub struct ModelComparison {
+    /// Per corpus, base against other, in the order of the probes.
+    pub rows: Vec<CorpusComparison>,
+    /// The base model's estimate per corpus.
+    pub base: Vec<ProbeEstimate>,
+    /// The other model's estimate per corpus.
+    pub other: Vec<ProbeEstimate>,
+}
+
+/// Measures `base` and then `other` on every corpus of `probes` (same sequences, settings and
+/// sampling seed) and compares them per corpus: 1,000 bootstrap resamples for the SMD interval,
+/// and the 15 tokens whose LID fell most among those seen at least 5 times (the settings of `lid
+/// compare` and study 1). `on_measured(model_index, corpus, estimate)` is called after each
+/// measurement (0 = base), for progress and warnings.
+///
+/// # Errors
+/// Probe failures (too few unique vectors, non-finite activations), degenerate statistics.
+pub fn compare_models(
+    base: ComparedModel<'_>,
+    other: ComparedModel<'_>,
+    probes: &[ProbeCorpus],
+    settings: &ProbeSettings,
+    mut on_measured: impl FnMut(usize, &ProbeCorpus, &ProbeEstimate),
+) -> Result<ModelComparison> {
+    let mut estimates: [Vec<ProbeEstimate>; 2] = [Vec::new(), Vec::new()];
+    for (i, m) in [base, other].into_iter().enumerate() {
+        for p in probes {
+            let e = measure(m.model, m.special, p, settings, 0)?;
+            on_measured(i, p, &e);
+            estimates[i].push(e);
+        }
+    }
+    let [base, other] = estimates;
+    let rows = probes
+        .iter()
+        .zip(base.iter().zip(&other))
+        .map(|(p, (a, b))| compare(p, a, b, 1000, 5, 15))
+        .collect::<Result<_>>()?;
+    Ok(ModelComparison { rows, base, other })
 }
