@@ -130,7 +130,7 @@ fn embed_writes_npy_and_tokens_in_corpus_order() {
 
 /// A causal model gives a shared prefix the same hidden state bit for bit whatever follows it and
 /// whatever batch it is in, so `lid estimate`'s exact deduplication removes the copies (issue 20,
-/// study 1 point 2: before, copies differing in the last bits survived and collapsed TwoNN).
+/// study 1 point 2), here on the committed tiny GPT-2 (no asset needed).
 #[test]
 fn embed_gives_shared_prefixes_bitwise_equal_vectors() {
     let dir = tempfile::tempdir().unwrap();
@@ -141,9 +141,31 @@ fn embed_gives_shared_prefixes_bitwise_equal_vectors() {
          I need a taxi\nsomething else entirely, longer than the rest of these lines by far\n",
     )
     .unwrap();
-    let model = fixture("tiny_gpt2");
-    let out = dir.path().join("v.npy");
-    let tokens = dir.path().join("t.jsonl");
+    let (data, records, cols) = embed_file(&fixture("tiny_gpt2"), &corpus, dir.path(), "4");
+    let rows_of = |sequence: u64| -> Vec<usize> {
+        (0..records.len())
+            .filter(|&i| records[i]["sequence"] == sequence)
+            .collect()
+    };
+    assert_same_prefix(
+        &data,
+        &records,
+        cols,
+        &rows_of(0),
+        &[rows_of(1), rows_of(2)],
+    );
+}
+
+/// `lid embed --model MODEL --corpus CORPUS --batch-size BATCH --max-length 64` into `dir`: the
+/// vectors, the token records and the width.
+fn embed_file(
+    model: &Path,
+    corpus: &Path,
+    dir: &Path,
+    batch: &str,
+) -> (Vec<f32>, Vec<serde_json::Value>, usize) {
+    let out = dir.join(format!("b{batch}.npy"));
+    let tokens = dir.join(format!("b{batch}.jsonl"));
     let o = lid(&[
         "embed",
         "--model",
@@ -151,11 +173,9 @@ fn embed_gives_shared_prefixes_bitwise_equal_vectors() {
         "--corpus",
         corpus.to_str().unwrap(),
         "--batch-size",
-        "4",
+        batch,
         "--max-length",
         "64",
-        "--filter",
-        "mask",
         "--out",
         out.to_str().unwrap(),
         "--tokens-out",
@@ -169,24 +189,33 @@ fn embed_gives_shared_prefixes_bitwise_equal_vectors() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let row = |sequence: u64, position: u64| -> &[f32] {
-        let i = records
-            .iter()
-            .position(|r| r["sequence"] == sequence && r["position"] == position)
-            .unwrap();
-        &data[i * cols..(i + 1) * cols]
-    };
-    let prefix = records.iter().filter(|r| r["sequence"] == 0).count() as u64;
-    assert!(prefix >= 2);
-    for p in 0..prefix {
-        for other in [1, 2] {
+    (data, records, cols)
+}
+
+/// Every row of `short` (a sequence's tokens) has the same token id and the same bits as the row
+/// at its position in each of `longer` (sequences that start with it).
+fn assert_same_prefix(
+    data: &[f32],
+    records: &[serde_json::Value],
+    cols: usize,
+    short: &[usize],
+    longer: &[Vec<usize>],
+) {
+    assert!(short.len() >= 2, "the prefix has tokens");
+    for (p, &r) in short.iter().enumerate() {
+        for other in longer {
+            let o = other[p];
             assert_eq!(
-                row(0, p).iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                row(other, p)
-                    .iter()
-                    .map(|v| v.to_bits())
-                    .collect::<Vec<_>>(),
-                "position {p} of the prefix differs in sequence {other}"
+                records[r]["token_id"], records[o]["token_id"],
+                "a shared prefix"
+            );
+            assert_eq!(
+                differing_bits(
+                    &data[r * cols..(r + 1) * cols],
+                    &data[o * cols..(o + 1) * cols]
+                ),
+                0,
+                "position {p} of the shared prefix"
             );
         }
     }
@@ -293,36 +322,8 @@ fn embed_alone_and_batched(model: &Path) -> (Vec<f32>, Vec<f32>, Vec<serde_json:
         .map(String::from),
     );
     std::fs::write(&corpus, lines.join("\n")).unwrap();
-    let run = |batch: &str| {
-        let out = dir.path().join(format!("b{batch}.npy"));
-        let tokens = dir.path().join(format!("b{batch}.jsonl"));
-        let o = lid(&[
-            "embed",
-            "--model",
-            model.to_str().unwrap(),
-            "--corpus",
-            corpus.to_str().unwrap(),
-            "--batch-size",
-            batch,
-            "--max-length",
-            "64",
-            "--out",
-            out.to_str().unwrap(),
-            "--tokens-out",
-            tokens.to_str().unwrap(),
-            "--quiet",
-        ]);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let (_, cols, data) = lid_embed::output::read_npy_f32(&out).unwrap();
-        let records: Vec<serde_json::Value> = std::fs::read_to_string(&tokens)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        (data, records, cols)
-    };
-    let (alone, records, cols) = run("1");
-    let (batched, _, _) = run("8");
+    let (alone, records, cols) = embed_file(model, &corpus, dir.path(), "1");
+    let (batched, _, _) = embed_file(model, &corpus, dir.path(), "8");
     (alone, batched, records, cols)
 }
 
@@ -388,23 +389,11 @@ fn embed_smollm2_gguf_vectors_do_not_depend_on_the_batch_or_the_suffix() {
             .filter(|&i| records[i]["sequence"] == sequence)
             .collect()
     };
-    let (short, long1, long2) = (rows_of(16), rows_of(17), rows_of(18));
-    assert!(short.len() >= 3, "the prefix has tokens");
-    for (p, &r) in short.iter().enumerate() {
-        for other in [&long1, &long2] {
-            let o = other[p];
-            assert_eq!(
-                records[r]["token_id"], records[o]["token_id"],
-                "a shared prefix"
-            );
-            assert_eq!(
-                differing_bits(
-                    &alone[r * cols..(r + 1) * cols],
-                    &alone[o * cols..(o + 1) * cols]
-                ),
-                0,
-                "position {p} of the shared prefix"
-            );
-        }
-    }
+    assert_same_prefix(
+        &alone,
+        &records,
+        cols,
+        &rows_of(16),
+        &[rows_of(17), rows_of(18)],
+    );
 }

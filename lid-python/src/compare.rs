@@ -5,7 +5,9 @@
 
 use std::path::PathBuf;
 
-use lid_train::compare::{check_same_token_ids, compare_models, ComparedModel, ProbeCorpus};
+use lid_train::compare::{
+    check_same_token_ids, compare_models, fewer_points_warning, ComparedModel, ProbeCorpus,
+};
 use lid_train::model::PreparedModel;
 use lid_train::probe::ProbeSettings;
 use pyo3::exceptions::PyValueError;
@@ -91,16 +93,8 @@ pub fn compare<'py>(
             &probes,
             &settings,
             |i, p, e| {
-                if e.point.n_points < settings.n_points {
-                    warnings.push(format!(
-                        "n_points={} asks for more points than {} has on corpus {} after \
-                         deduplication; its estimate uses all {}",
-                        settings.n_points,
-                        paths[i].display(),
-                        p.name,
-                        e.point.n_points
-                    ));
-                }
+                let model = paths[i].display().to_string();
+                warnings.extend(fewer_points_warning("n_points=", &settings, &model, p, e));
             },
         )
         .map_err(train_error)?;

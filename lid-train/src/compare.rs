@@ -264,6 +264,26 @@ pub fn check_same_token_ids(probes: &[ProbeCorpus], other: &TextTokenizer) -> Re
     Ok(())
 }
 
+/// The warning for an estimate that has fewer points than `settings` ask for (the corpus has fewer
+/// unique token vectors), naming the setting as the caller spells it (`--n-points`, `n_points=`), or
+/// `None` when it has them all. As `lid estimate --sample` does, a smaller cloud is named, never
+/// silent.
+pub fn fewer_points_warning(
+    setting: &str,
+    settings: &ProbeSettings,
+    model: &str,
+    corpus: &ProbeCorpus,
+    estimate: &ProbeEstimate,
+) -> Option<String> {
+    (estimate.point.n_points < settings.n_points).then(|| {
+        format!(
+            "{setting}{} asks for more points than {model} has on corpus {} after deduplication; \
+             its estimate uses all {}",
+            settings.n_points, corpus.name, estimate.point.n_points
+        )
+    })
+}
+
 /// One model of a comparison: its parameters and special ids.
 #[derive(Clone, Copy)]
 pub struct ComparedModel<'a> {

@@ -13,7 +13,9 @@ use crate::run::plot::{ViolinGroup, ViolinPlot};
 use crate::run::{RunFolder, StudySummary, Table};
 use crate::studies::corpora::{check_distinct, CorpusSource};
 use crate::studies::models::prepare_model;
-use lid_train::compare::{check_same_token_ids, compare_models, ComparedModel, ProbeCorpus};
+use lid_train::compare::{
+    check_same_token_ids, compare_models, fewer_points_warning, ComparedModel, ProbeCorpus,
+};
 
 /// Flags of `lid compare`; defaults are the paper's measurement except M and N.
 #[derive(Debug, Clone, clap::Args)]
@@ -139,13 +141,9 @@ pub fn run(args: &CompareArgs) -> Result<()> {
                 "{path} on {}: mean LID {:.3} over {} points",
                 p.name, e.point.mean, e.point.n_points
             );
-            if e.point.n_points < settings.n_points {
-                // As `lid estimate --sample` does: a smaller cloud than asked for is named.
-                let warning = format!(
-                    "warning: --n-points {} asks for more points than {path} has on corpus {} after \
-                     deduplication; its estimate uses all {}",
-                    settings.n_points, p.name, e.point.n_points
-                );
+            if let Some(w) = fewer_points_warning("--n-points ", &settings, &path.to_string(), p, e)
+            {
+                let warning = format!("warning: {w}");
                 eprintln!("{warning}");
                 warnings.push(warning);
             }
