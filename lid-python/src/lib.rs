@@ -25,10 +25,7 @@ mod compare;
 #[cfg(feature = "embed")]
 mod embed;
 
-use lid_core::estimators::{
-    smooth_pointwise, CdfConvention, GlobalEstimator, Gride, Lpca, Mle, PointwiseEstimator, TwoNN,
-    TwoNnMethod,
-};
+use lid_core::estimators::{smooth_pointwise, CdfConvention, Estimator, EstimatorKind, Mle};
 use lid_core::guards::{NearDuplicateReport, NearDuplicates};
 use lid_core::prepare::{dedup_rows, Preparation};
 use lid_core::{check_k, NeighborSearch, PointCloud};
@@ -55,32 +52,16 @@ fn value_error(e: lid_core::Error) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
 
-/// The estimators, by the names of `lid estimate --estimator`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum EstimatorName {
-    Twonn,
-    TwonnMle,
-    Mle,
-    Gride,
-    Lpca,
-}
-
-impl EstimatorName {
-    fn parse(name: &str) -> PyResult<Self> {
-        Ok(match name {
-            "twonn" => Self::Twonn,
-            "twonn-mle" => Self::TwonnMle,
-            "mle" => Self::Mle,
-            "gride" => Self::Gride,
-            "lpca" => Self::Lpca,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "estimator {other:?}: expected one of \"twonn\", \"twonn-mle\", \"mle\", \
-                     \"gride\", \"lpca\""
-                )))
-            }
-        })
-    }
+/// The estimator of `name` (the names of `lid estimate --estimator`), by lid-core's one builder.
+fn build_estimator(
+    name: &str,
+    neighbors: usize,
+    cdf: CdfConvention,
+    discard: f64,
+) -> PyResult<(EstimatorKind, Estimator)> {
+    let kind: EstimatorKind = name.parse().map_err(value_error)?;
+    let e = Estimator::new(kind, neighbors, cdf, discard).map_err(value_error)?;
+    Ok((kind, e))
 }
 
 fn parse_cdf(name: &str) -> PyResult<CdfConvention> {
@@ -228,51 +209,27 @@ fn borrow_matrix<'py>(x: &'py PyReadonlyArray2<'py, f32>) -> PyResult<ArrayView2
     Ok(view)
 }
 
-/// TwoNN with the convention `cdf`, the discarded fraction and the fit of `name` (`twonn`: the
-/// line fit, `twonn-mle`: the censored MLE); the one builder of [`pointwise_estimator`] and
-/// [`global_dimension`].
-fn twonn(name: EstimatorName, cdf: CdfConvention, discard: f64) -> TwoNN {
-    let method = if name == EstimatorName::TwonnMle {
-        TwoNnMethod::CensoredMle
-    } else {
-        TwoNnMethod::LineFit
-    };
-    TwoNN::new()
-        .cdf(cdf)
-        .discard_fraction(discard)
-        .method(method)
-}
-
 /// The pointwise estimator of `name` with its settings, validated before any search.
 fn pointwise_estimator(
-    name: EstimatorName,
+    name: &str,
     neighbors: usize,
     cdf: CdfConvention,
     discard: f64,
-) -> PyResult<Box<dyn PointwiseEstimator + Send + Sync>> {
-    Ok(match name {
-        EstimatorName::Twonn | EstimatorName::TwonnMle => {
-            let e = twonn(name, cdf, discard);
-            e.pointwise_ratios_kept(neighbors).map_err(value_error)?;
-            Box::new(e)
+) -> PyResult<(EstimatorKind, Estimator)> {
+    let (kind, e) = build_estimator(name, neighbors, cdf, discard)?;
+    match &e {
+        Estimator::Twonn(t) => {
+            t.pointwise_ratios_kept(neighbors).map_err(value_error)?;
         }
-        EstimatorName::Mle => {
-            let e = Mle::new().k(neighbors);
-            e.validate().map_err(value_error)?;
-            Box::new(e)
-        }
-        EstimatorName::Lpca => {
-            let e = Lpca::new();
-            e.validate().map_err(value_error)?;
-            Box::new(e)
-        }
-        EstimatorName::Gride => {
+        Estimator::Gride(_) => {
             return Err(PyValueError::new_err(
                 "estimator \"gride\" gives a global estimate only, no pointwise estimates; use \
                  lid.global_dimension(x, estimator=\"gride\")",
             ))
         }
-    })
+        Estimator::Mle(_) | Estimator::Lpca(_) => {}
+    }
+    Ok((kind, e))
 }
 
 /// What [`local_dimensions`] computed, before it becomes Python objects.
@@ -311,12 +268,14 @@ fn local_dimensions<'py>(
     smooth: bool,
     near_duplicate_threshold: f64,
 ) -> PyResult<LocalTuple<'py>> {
-    let name = EstimatorName::parse(estimator)?;
-    let est = pointwise_estimator(name, neighbors, parse_cdf(cdf)?, discard)?;
+    let (kind, est) = pointwise_estimator(estimator, neighbors, parse_cdf(cdf)?, discard)?;
+    let pointwise = est
+        .pointwise()
+        .ok_or_else(|| PyValueError::new_err("this estimator has no pointwise estimates"))?;
     let backend = KnnName::parse(knn)?.backend();
     let near = NearDuplicates::new(near_duplicate_threshold).map_err(value_error)?;
-    let near = match name {
-        EstimatorName::Twonn | EstimatorName::TwonnMle => {
+    let near = match kind {
+        EstimatorKind::Twonn | EstimatorKind::TwonnMle => {
             near.discard_fraction(discard).map_err(value_error)?
         }
         _ => near,
@@ -330,7 +289,7 @@ fn local_dimensions<'py>(
             let (graph, estimates) = p.cloud.with(|cloud| -> lid_core::Result<_> {
                 check_k(cloud.n_points(), neighbors)?;
                 let graph = backend.knn_graph(cloud, neighbors)?;
-                let estimates = est.estimate_pointwise(cloud, &graph)?;
+                let estimates = pointwise.estimate_pointwise(cloud, &graph)?;
                 Ok((graph, estimates))
             })?;
             let smoothed = if smooth {
@@ -392,31 +351,9 @@ fn global_dimension<'py>(
     keep: Option<usize>,
     neighbors: Option<usize>,
 ) -> PyResult<(f64, usize, usize, Option<f64>)> {
-    let est: Box<dyn GlobalEstimator + Send + Sync> = match EstimatorName::parse(estimator)? {
-        name @ (EstimatorName::Twonn | EstimatorName::TwonnMle) => {
-            let e = twonn(name, parse_cdf(cdf)?, discard);
-            e.validate().map_err(value_error)?;
-            Box::new(e)
-        }
-        EstimatorName::Mle => {
-            let e = match neighbors {
-                Some(k) => Mle::new().k(k),
-                None => Mle::new(),
-            };
-            e.validate().map_err(value_error)?;
-            Box::new(e)
-        }
-        EstimatorName::Gride => {
-            let e = Gride::new();
-            e.validate().map_err(value_error)?;
-            Box::new(e)
-        }
-        EstimatorName::Lpca => {
-            let e = Lpca::new();
-            e.validate().map_err(value_error)?;
-            Box::new(e)
-        }
-    };
+    // The MLE's k is `neighbors` when given, else its default (20).
+    let k = neighbors.unwrap_or_else(|| Mle::new().get_k());
+    let (_, est) = build_estimator(estimator, k, parse_cdf(cdf)?, discard)?;
     let backend = KnnName::parse(knn)?.backend();
     let settings = PrepareSettings::new(dedup, sample, seed, keep);
     let view = borrow_matrix(&x)?;
@@ -425,7 +362,7 @@ fn global_dimension<'py>(
             let cloud = PointCloud::from_view(view)?;
             let p = prepare(cloud, settings)?;
             p.cloud
-                .with(|cloud| est.estimate_global(cloud, backend.as_ref()))
+                .with(|cloud| est.global().estimate_global(cloud, backend.as_ref()))
         })
         .map_err(value_error)?;
     Ok((

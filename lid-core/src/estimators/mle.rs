@@ -89,6 +89,11 @@ impl Mle {
         self
     }
 
+    /// The number of neighbours `k` (default 20).
+    pub fn get_k(&self) -> usize {
+        self.k
+    }
+
     /// Use `k - 2` instead of `k - 1` in the numerator (scikit-dimension `unbiased=True`; default
     /// `false`).
     pub fn unbiased(mut self, unbiased: bool) -> Self {

@@ -27,11 +27,13 @@ use crate::cloud::PointCloud;
 use crate::error::{Error, Result};
 use crate::graph::{KnnGraph, NeighborSearch};
 
+pub mod choice;
 pub mod gride;
 pub mod lpca;
 pub mod mle;
 pub mod twonn;
 
+pub use choice::{Estimator, EstimatorKind};
 pub use gride::Gride;
 pub use lpca::{Lpca, LpcaVersion};
 pub use mle::{Mle, MleAggregate};

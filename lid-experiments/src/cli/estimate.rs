@@ -36,10 +36,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use lid_core::estimators::{
-    CdfConvention, GlobalEstimate, GlobalEstimator, Gride, Lpca, Mle, PointwiseEstimator, TwoNN,
-    TwoNnMethod,
-};
+pub use lid_core::estimators::Estimator;
+use lid_core::estimators::{CdfConvention, EstimatorKind, GlobalEstimate, TwoNN};
 use lid_core::guards::{NearDuplicateReport, NearDuplicates, ScaleCheck};
 use lid_core::prepare::{Preparation, PreparationReport, ZeroVectors};
 use lid_core::stats::{describe, quantiles, Summary};
@@ -70,6 +68,18 @@ pub enum EstimatorChoice {
     Gride,
     /// Local PCA (Fukunaga-Olsen threshold) on the `L` neighbours.
     Lpca,
+}
+
+impl From<EstimatorChoice> for EstimatorKind {
+    fn from(c: EstimatorChoice) -> Self {
+        match c {
+            EstimatorChoice::Twonn => EstimatorKind::Twonn,
+            EstimatorChoice::TwonnMle => EstimatorKind::TwonnMle,
+            EstimatorChoice::Mle => EstimatorKind::Mle,
+            EstimatorChoice::Gride => EstimatorKind::Gride,
+            EstimatorChoice::Lpca => EstimatorKind::Lpca,
+        }
+    }
 }
 
 /// The TwoNN CDF convention, in user words.
@@ -178,42 +188,6 @@ pub struct EstimateArgs {
     pub threads: Option<usize>,
 }
 
-/// The estimator, configured and validated.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(tag = "name", rename_all = "kebab-case")]
-pub enum Estimator {
-    /// TwoNN (line fit or censored MLE).
-    Twonn(TwoNN),
-    /// Levina-Bickel MLE with `k = L`.
-    Mle(Mle),
-    /// GRIDE, global only.
-    Gride(Gride),
-    /// Local PCA.
-    Lpca(Lpca),
-}
-
-impl Estimator {
-    /// The pointwise estimator; `None` for GRIDE.
-    pub fn pointwise(&self) -> Option<&dyn PointwiseEstimator> {
-        match self {
-            Estimator::Twonn(e) => Some(e),
-            Estimator::Mle(e) => Some(e),
-            Estimator::Lpca(e) => Some(e),
-            Estimator::Gride(_) => None,
-        }
-    }
-
-    /// The global estimator.
-    pub fn global(&self) -> &dyn GlobalEstimator {
-        match self {
-            Estimator::Twonn(e) => e,
-            Estimator::Mle(e) => e,
-            Estimator::Lpca(e) => e,
-            Estimator::Gride(e) => e,
-        }
-    }
-}
-
 /// Everything `lid estimate` does, resolved from the flags and validated once.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EstimateSettings {
@@ -271,73 +245,59 @@ impl EstimateSettings {
                 "needs a positive --near-duplicate-threshold (0 turns the check off)",
             ));
         }
-        let estimator = match args.estimator {
+        // The one builder of lid-core; a refusal names the flag behind the setting.
+        let (flag, value) = match args.estimator {
             EstimatorChoice::Twonn | EstimatorChoice::TwonnMle => {
-                let method = if args.estimator == EstimatorChoice::TwonnMle {
-                    TwoNnMethod::CensoredMle
-                } else {
-                    TwoNnMethod::LineFit
-                };
-                let e = TwoNN::new()
-                    .cdf(args.cdf.into())
-                    .discard_fraction(args.discard)
-                    .method(method);
-                e.validate()
-                    .map_err(core("--discard", args.discard.to_string()))?;
-                if neighbors < 3 {
-                    return Err(Error::flag(
-                        "--neighbors",
-                        neighbors,
-                        "TwoNN needs at least 3 neighbours per point (each neighbour's ratio uses \
-                         its own two nearest members); the paper uses 128",
-                    ));
-                }
-                e.pointwise_ratios_kept(neighbors).map_err(|reason| {
-                    Error::flag(
-                        "--discard",
-                        args.discard,
-                        format!(
-                            "with --neighbors {neighbors} it leaves fewer than 2 ratios per \
-                             neighbourhood to fit ({reason}); the paper keeps 115 of 128 \
-                             (--discard 0.1)"
-                        ),
-                    )
-                })?;
-                // The corrected CDF puts the largest kept ratio at F = 1 unless one is discarded.
-                let kept = (neighbors as f64 * (1.0 - args.discard)).floor() as usize;
-                if method == TwoNnMethod::LineFit
-                    && args.cdf == CdfChoice::Corrected
-                    && kept >= neighbors
-                {
-                    return Err(Error::flag(
-                        "--discard",
-                        args.discard,
-                        format!(
-                            "with --cdf corrected (F_j = j/n) at least one of the L = {neighbors} \
-                             ratios must be discarded, or the largest sits at F = 1 and -ln(1 - F) \
-                             is infinite; use --discard 0.1 (the default) or --cdf paper"
-                        ),
-                    ));
-                }
-                Estimator::Twonn(e)
+                ("--discard", args.discard.to_string())
             }
-            EstimatorChoice::Mle => {
-                let e = Mle::new().k(neighbors);
-                e.validate()
-                    .map_err(core("--neighbors", neighbors.to_string()))?;
-                Estimator::Mle(e)
-            }
-            EstimatorChoice::Gride => {
-                let e = Gride::new();
-                e.validate().map_err(core("--estimator", "gride".into()))?;
-                Estimator::Gride(e)
-            }
-            EstimatorChoice::Lpca => {
-                let e = Lpca::new();
-                e.validate().map_err(core("--estimator", "lpca".into()))?;
-                Estimator::Lpca(e)
-            }
+            EstimatorChoice::Mle => ("--neighbors", neighbors.to_string()),
+            EstimatorChoice::Gride => ("--estimator", "gride".into()),
+            EstimatorChoice::Lpca => ("--estimator", "lpca".into()),
         };
+        let estimator = Estimator::new(
+            args.estimator.into(),
+            neighbors,
+            args.cdf.into(),
+            args.discard,
+        )
+        .map_err(core(flag, value))?;
+        if let Estimator::Twonn(e) = &estimator {
+            if neighbors < 3 {
+                return Err(Error::flag(
+                    "--neighbors",
+                    neighbors,
+                    "TwoNN needs at least 3 neighbours per point (each neighbour's ratio uses \
+                     its own two nearest members); the paper uses 128",
+                ));
+            }
+            e.pointwise_ratios_kept(neighbors).map_err(|reason| {
+                Error::flag(
+                    "--discard",
+                    args.discard,
+                    format!(
+                        "with --neighbors {neighbors} it leaves fewer than 2 ratios per \
+                         neighbourhood to fit ({reason}); the paper keeps 115 of 128 \
+                         (--discard 0.1)"
+                    ),
+                )
+            })?;
+            // The corrected CDF puts the largest kept ratio at F = 1 unless one is discarded.
+            let kept = (neighbors as f64 * (1.0 - args.discard)).floor() as usize;
+            if args.estimator == EstimatorChoice::Twonn
+                && args.cdf == CdfChoice::Corrected
+                && kept >= neighbors
+            {
+                return Err(Error::flag(
+                    "--discard",
+                    args.discard,
+                    format!(
+                        "with --cdf corrected (F_j = j/n) at least one of the L = {neighbors} \
+                         ratios must be discarded, or the largest sits at F = 1 and -ln(1 - F) \
+                         is infinite; use --discard 0.1 (the default) or --cdf paper"
+                    ),
+                ));
+            }
+        }
         let mut prep = Preparation::builder().dedup(!args.no_dedup).zero_vectors(
             if args.remove_zero_vectors {
                 ZeroVectors::Remove
