@@ -10,8 +10,8 @@
 //! The key design decision: no pipeline of our own. Each call runs the steps of `lid estimate`
 //! (docs/method.md steps 4-7) with the library functions that own them: [`Preparation`] (seeded
 //! sampling, exact-row dedup keeping the first occurrence, the first-N prefix) or [`dedup_rows`]
-//! alone, a [`NeighborSearch`] backend of `lid-knn`, then a [`PointwiseEstimator`] (and
-//! [`smooth_pointwise`]) or [`GlobalEstimator`] of `lid-core`, with the settings checked by the
+//! alone, a [`NeighborSearch`] backend of `lid-knn`, then a [`PointwiseEstimator`](lid_core::estimators::PointwiseEstimator) (and
+//! [`smooth_pointwise`]) or [`GlobalEstimator`](lid_core::estimators::GlobalEstimator) of `lid-core`, with the settings checked by the
 //! estimators' own `validate` before any search. Every error is the library's, raised as
 //! `ValueError` with its message.
 //!

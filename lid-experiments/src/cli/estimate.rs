@@ -11,7 +11,7 @@
 //! statistics and timings.
 //!
 //! The flags become one [`EstimateSettings`] value, validated once, before any file is read, by the
-//! library types that own each setting ([`TwoNN::validate`], [`Mle::validate`],
+//! library types that own each setting ([`Estimator::new`], [`TwoNN::validate`],
 //! [`lid_core::prepare::PreparationBuilder::build`], ...); the CLI adds the flag's name to their
 //! message and restates no default or range. Defaults are the library's (TwoNN: discard 0.1,
 //! scikit-dimension 0.3.4 CDF; sampling seed of [`Preparation::paper`]) and the paper's
